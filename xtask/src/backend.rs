@@ -1,0 +1,86 @@
+//! Run-time choice of the burn backend: every command is generic over `B: Backend` and this
+//! module monomorphises it once per backend compiled into the binary.
+
+use anyhow::{Result, bail};
+use clap::ValueEnum;
+
+/// The burn backends a command can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// CPU, burn-ndarray.
+    Ndarray,
+    /// CPU, burn-flex.
+    Flex,
+    /// GPU through wgpu (build with `--features wgpu`).
+    Wgpu,
+    /// NVIDIA GPU through CUDA (build with `--features cuda`).
+    Cuda,
+}
+
+/// A command body generic over the backend.
+pub trait BackendTask {
+    /// The command's result.
+    type Output;
+    /// Runs the command on backend `B` and device `device`.
+    fn run<B: burn::tensor::backend::Backend>(self, device: B::Device) -> Result<Self::Output>;
+}
+
+/// Runs `task` on the chosen backend and device index.
+pub fn dispatch<T: BackendTask>(
+    choice: BackendChoice,
+    device_index: usize,
+    task: T,
+) -> Result<T::Output> {
+    let _ = device_index;
+    match choice {
+        BackendChoice::Ndarray => {
+            task.run::<burn::backend::NdArray>(burn::backend::ndarray::NdArrayDevice::Cpu)
+        }
+        BackendChoice::Flex => task.run::<burn::backend::Flex>(Default::default()),
+        #[cfg(feature = "wgpu")]
+        BackendChoice::Wgpu => {
+            use burn::backend::wgpu::WgpuDevice;
+            let device = if device_index == 0 {
+                WgpuDevice::default()
+            } else {
+                WgpuDevice::DiscreteGpu(device_index)
+            };
+            task.run::<burn::backend::Wgpu>(device)
+        }
+        #[cfg(feature = "cuda")]
+        BackendChoice::Cuda => {
+            cuda_available()?;
+            task.run::<burn::backend::Cuda>(burn::backend::cuda::CudaDevice::new(device_index))
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            let name = format!("{other:?}").to_lowercase();
+            bail!(
+                "backend '{name}' was not compiled into this binary: run `cargo run -p xtask --features {name} -- ...`"
+            )
+        }
+    }
+}
+
+/// Fails with a clear message when the CUDA driver library cannot be found (burn would panic).
+#[cfg(feature = "cuda")]
+fn cuda_available() -> Result<()> {
+    let found = ["libcuda.so.1", "libcuda.so"].iter().any(|name| {
+        [
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib64",
+            "/usr/local/cuda/lib64",
+            "/usr/lib/wsl/lib",
+        ]
+        .iter()
+        .any(|dir| std::path::Path::new(dir).join(name).exists())
+    }) || std::env::var("LD_LIBRARY_PATH").is_ok_and(|paths| {
+        paths
+            .split(':')
+            .any(|dir| std::path::Path::new(dir).join("libcuda.so.1").exists())
+    });
+    if !found {
+        bail!("backend 'cuda': no CUDA driver (libcuda.so.1) found on this machine");
+    }
+    Ok(())
+}
