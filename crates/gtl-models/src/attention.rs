@@ -1,0 +1,196 @@
+//! Bidirectional multi-head self-attention with optional rotary positions on queries and keys.
+//!
+//! burn's `MultiHeadAttention` offers no hook between the projections and the scores, where
+//! rotary encoding must act, so the trunk uses this small module instead.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig, RotaryEncoding};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+/// Configuration of a [`SelfAttention`] layer.
+#[derive(Config, Debug)]
+pub struct SelfAttentionConfig {
+    /// Width of the input and output; divisible by `num_heads`.
+    pub d_model: usize,
+    /// Number of attention heads.
+    pub num_heads: usize,
+}
+
+impl SelfAttentionConfig {
+    /// Builds the layer. Panics if `d_model` is not a positive multiple of `num_heads`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> SelfAttention<B> {
+        assert!(
+            self.num_heads > 0 && self.d_model > 0 && self.d_model.is_multiple_of(self.num_heads),
+            "attention d_model = {} must be a positive multiple of num_heads = {}",
+            self.d_model,
+            self.num_heads
+        );
+        let projection = || LinearConfig::new(self.d_model, self.d_model).init(device);
+        SelfAttention {
+            query: projection(),
+            key: projection(),
+            value: projection(),
+            output: projection(),
+            num_heads: self.num_heads,
+            head_dim: self.d_model / self.num_heads,
+        }
+    }
+}
+
+/// `softmax(Q Kᵀ / √d_h) V` per head, every position attending to every position (no mask).
+#[derive(Module, Debug)]
+pub struct SelfAttention<B: Backend> {
+    /// Query projection `d_model → d_model`.
+    pub query: Linear<B>,
+    /// Key projection `d_model → d_model`.
+    pub key: Linear<B>,
+    /// Value projection `d_model → d_model`.
+    pub value: Linear<B>,
+    /// Output projection of the concatenated heads.
+    pub output: Linear<B>,
+    /// Number of heads.
+    pub num_heads: usize,
+    /// Width of one head, `d_model / num_heads`.
+    pub head_dim: usize,
+}
+
+impl<B: Backend> SelfAttention<B> {
+    /// Attends over `x` (`[batch, length, d_model]`); when `rotary` is given (built for width
+    /// `head_dim`) it rotates each head's queries and keys by their position.
+    pub fn forward(&self, x: Tensor<B, 3>, rotary: Option<&RotaryEncoding<B>>) -> Tensor<B, 3> {
+        let [batch, length, d_model] = x.dims();
+        let heads = |projection: &Linear<B>| {
+            projection
+                .forward(x.clone())
+                .reshape([batch, length, self.num_heads, self.head_dim])
+                .swap_dims(1, 2)
+        };
+        let (mut query, mut key, value) =
+            (heads(&self.query), heads(&self.key), heads(&self.value));
+        if let Some(rotary) = rotary {
+            query = rotary.forward(query);
+            key = rotary.forward(key);
+        }
+        // Default options: scale 1/√d_h, no causal mask.
+        let context = attention(
+            query,
+            key,
+            value,
+            None,
+            None,
+            AttentionModuleOptions::default(),
+        );
+        self.output
+            .forward(context.swap_dims(1, 2).reshape([batch, length, d_model]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::RotaryEncodingConfig;
+    use burn::tensor::Distribution;
+
+    type TB = crate::tests::TestBackend;
+
+    fn values<const D: usize>(tensor: Tensor<TB, D>) -> Vec<f64> {
+        tensor.into_data().to_vec::<f64>().unwrap()
+    }
+
+    /// `x W + b` for one row-major `[rows, d_in]` matrix.
+    fn affine(x: &[f64], rows: usize, linear: &Linear<TB>) -> Vec<f64> {
+        let [d_in, d_out] = linear.weight.dims();
+        let w = values(linear.weight.val());
+        let b = values(linear.bias.as_ref().unwrap().val());
+        let mut out = vec![0.0; rows * d_out];
+        for r in 0..rows {
+            for o in 0..d_out {
+                out[r * d_out + o] = b[o]
+                    + (0..d_in)
+                        .map(|i| x[r * d_in + i] * w[i * d_out + o])
+                        .sum::<f64>();
+            }
+        }
+        out
+    }
+
+    /// Rotates consecutive pairs `(2i, 2i+1)` of a head vector at `position` by angle
+    /// `position · 10000^(-2i/d)`.
+    fn rotate(head: &mut [f64], position: usize) {
+        let d = head.len();
+        for i in 0..d / 2 {
+            let angle = position as f64 * 10000f64.powf(-((2 * i) as f64) / d as f64);
+            let (a, b) = (head[2 * i], head[2 * i + 1]);
+            head[2 * i] = a * angle.cos() - b * angle.sin();
+            head[2 * i + 1] = a * angle.sin() + b * angle.cos();
+        }
+    }
+
+    /// Self-attention of one sequence written out with loops.
+    fn reference(x: &[f64], length: usize, layer: &SelfAttention<TB>, rotary: bool) -> Vec<f64> {
+        let d = layer.num_heads * layer.head_dim;
+        let (q, k, v) = (
+            affine(x, length, &layer.query),
+            affine(x, length, &layer.key),
+            affine(x, length, &layer.value),
+        );
+        let mut context = vec![0.0; length * d];
+        for h in 0..layer.num_heads {
+            // Rotary acts on queries and keys only, never on values.
+            let slice = |m: &[f64], pos: usize, rotated: bool| {
+                let start = pos * d + h * layer.head_dim;
+                let mut head = m[start..start + layer.head_dim].to_vec();
+                if rotated {
+                    rotate(&mut head, pos);
+                }
+                head
+            };
+            for i in 0..length {
+                let qi = slice(&q, i, rotary);
+                let scores: Vec<f64> = (0..length)
+                    .map(|j| {
+                        let kj = slice(&k, j, rotary);
+                        qi.iter().zip(&kj).map(|(a, b)| a * b).sum::<f64>()
+                            / (layer.head_dim as f64).sqrt()
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let total: f64 = weights.iter().sum();
+                for (j, w) in weights.iter().enumerate() {
+                    let vj = slice(&v, j, false);
+                    for c in 0..layer.head_dim {
+                        context[i * d + h * layer.head_dim + c] += w / total * vj[c];
+                    }
+                }
+            }
+        }
+        affine(&context, length, &layer.output)
+    }
+
+    #[test]
+    fn matches_a_loop_implementation_with_and_without_rotary() {
+        let device = Default::default();
+        let (length, d_model, num_heads) = (5, 8, 2);
+        let layer = SelfAttentionConfig::new(d_model, num_heads).init::<TB>(&device);
+        let rotary_encoding =
+            RotaryEncodingConfig::new(length, d_model / num_heads).init::<TB>(&device);
+        let x = Tensor::<TB, 3>::random(
+            [1, length, d_model],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let x_values = values(x.clone());
+        for rotary in [false, true] {
+            let got = values(layer.forward(x.clone(), rotary.then_some(&rotary_encoding)));
+            let expected = reference(&x_values, length, &layer, rotary);
+            for (g, e) in got.iter().zip(&expected) {
+                assert!((g - e).abs() < 1e-9, "rotary = {rotary}: {g} vs {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Tests across modules: autodiff gradients against finite differences, and a short training
+//! run.
+
+use std::time::Instant;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::module::{AutodiffModule, Param};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::{Device, Distribution, TensorData};
+
+use crate::trunk::tests::randomize_modulation;
+use crate::*;
+
+/// The backend of every test in the crate. burn 0.21 fixes a device's default float dtype at
+/// its first tensor, and `NdArray<f32>` and `NdArray<f64>` share the device, so one test binary
+/// must not mix them: the gradient check needs f64, hence f64 everywhere.
+pub(crate) type TestBackend = NdArray<f64>;
+
+type AB = Autodiff<TestBackend>;
+
+/// Picks one weight matrix of a [`ScalarNet`].
+type Accessor = fn(&mut ScalarNet<AB>) -> &mut Param<Tensor<AB, 2>>;
+
+fn small_scalar_net(device: &Device<AB>) -> ScalarNet<AB> {
+    let trunk = TrunkConfig::new(4, 5)
+        .with_d_model(8)
+        .with_num_heads(2)
+        .with_num_blocks(1)
+        .with_mlp_hidden(16);
+    let mut net = ScalarNetConfig::new(trunk).init::<AB>(device);
+    // Open the adaLN gates, and move the zero positions, so every path carries gradient.
+    net.trunk = randomize_modulation(net.trunk, device);
+    let positions = Tensor::random([5, 8], Distribution::Normal(0.0, 0.5), device);
+    net.trunk.position_embedding = Some(Param::from_tensor(positions));
+    net
+}
+
+/// The scalar whose gradient is checked: the sum of the outputs of a fixed batch.
+fn objective(net: &ScalarNet<AB>) -> Tensor<AB, 1> {
+    let device = Default::default();
+    let tokens = Tensor::<AB, 1, Int>::from_data([0, 3, 1, 2, 3, 2, 2, 0, 1, 3], &device);
+    let t = Tensor::<AB, 1>::from_data([0.25, 0.7], &device);
+    net.forward(tokens.reshape([2, 5]), t).sum()
+}
+
+fn with_shift(
+    mut net: ScalarNet<AB>,
+    access: Accessor,
+    row: usize,
+    col: usize,
+    shift: f64,
+) -> ScalarNet<AB> {
+    let param = access(&mut net);
+    let [rows, cols] = param.dims();
+    let mut values = param.val().into_data().to_vec::<f64>().unwrap();
+    values[row * cols + col] += shift;
+    // A fresh leaf tensor: require_grad refuses the output of an operation.
+    let shifted = Tensor::from_data(TensorData::new(values, [rows, cols]), &param.device());
+    *param = Param::from_tensor(shifted);
+    net
+}
+
+#[test]
+fn autodiff_gradients_match_central_differences() {
+    let device = Default::default();
+    let net = small_scalar_net(&device);
+    let grads = objective(&net).backward();
+    let accessors: [(&str, Accessor, usize, usize); 7] = [
+        (
+            "token embedding",
+            |n| &mut n.trunk.token_embedding.weight,
+            3,
+            5,
+        ),
+        (
+            "positions",
+            |n| n.trunk.position_embedding.as_mut().unwrap(),
+            4,
+            1,
+        ),
+        (
+            "time embedding",
+            |n| &mut n.trunk.time_embedding.as_mut().unwrap().linear_in.weight,
+            2,
+            6,
+        ),
+        (
+            "query",
+            |n| &mut n.trunk.blocks[0].attention.query.weight,
+            1,
+            7,
+        ),
+        ("mlp", |n| &mut n.trunk.blocks[0].mlp_in.weight, 6, 11),
+        (
+            "modulation",
+            |n| match &mut n.trunk.blocks[0].conditioning {
+                Conditioning::AdaLnZero(linear) => &mut linear.weight,
+                Conditioning::Affine(_) => unreachable!("the net is time-conditioned"),
+            },
+            0,
+            40,
+        ),
+        ("head", |n| &mut n.head.weight, 5, 0),
+    ];
+    let h = 1e-5;
+    for (name, access, row, col) in accessors {
+        let weight = access(&mut net.clone()).val();
+        let gradient = weight.grad(&grads).unwrap();
+        let [_, cols] = gradient.dims();
+        let autodiff = gradient.into_data().to_vec::<f64>().unwrap()[row * cols + col];
+        let value =
+            |shift| objective(&with_shift(net.clone(), access, row, col, shift)).into_scalar();
+        let central = (value(h) - value(-h)) / (2.0 * h);
+        let error = (autodiff - central).abs() / central.abs().max(1e-3);
+        println!(
+            "{name}: autodiff {autodiff:.9}, central {central:.9}, relative error {error:.1e}"
+        );
+        assert!(
+            error < 1e-6,
+            "{name}: autodiff {autodiff} vs central difference {central}"
+        );
+    }
+}
+
+#[test]
+fn tiny_denoiser_learns_to_copy() {
+    let device = Default::default();
+    let (n, length, batch) = (5, 8, 32);
+    AB::seed(&device, 7);
+    let trunk = TrunkConfig::preset("tiny", n, length).unwrap();
+    let mut model = DenoiserNetConfig::new(trunk, n, false).init::<AB>(&device);
+    let mut optim = AdamConfig::new().init();
+    let start = Instant::now();
+    let mut losses = Vec::new();
+    for _ in 0..100 {
+        let x0 = Tensor::<AB, 2, Int>::random(
+            [batch, length],
+            Distribution::Uniform(0.0, n as f64),
+            &device,
+        );
+        let t = Tensor::<AB, 1>::random([batch], Distribution::Uniform(0.0, 1.0), &device);
+        let log_probs = model.forward(x0.clone(), t);
+        let loss = -log_probs.gather(2, x0.unsqueeze_dim(2)).mean();
+        losses.push(loss.clone().into_scalar());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-2, model, grads);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let last10 = losses[90..].iter().sum::<f64>() / 10.0;
+    println!(
+        "copy task: loss {:.4} -> {last10:.4} (mean of last 10) in {elapsed:.2} s",
+        losses[0]
+    );
+    assert!(
+        losses[0] > 1.0,
+        "the untrained loss should be near ln 5: {}",
+        losses[0]
+    );
+    assert!(last10 < 0.01, "the copy loss stays at {last10}");
+    // The inference copy (inner backend, no autograd) copies a fresh batch exactly.
+    let trained: DenoiserNet<TestBackend> = model.valid();
+    let x0 = Tensor::<TestBackend, 2, Int>::random(
+        [batch, length],
+        Distribution::Uniform(0.0, n as f64),
+        &device,
+    );
+    let t = Tensor::<TestBackend, 1>::random([batch], Distribution::Uniform(0.0, 1.0), &device);
+    let predicted = trained.forward(x0.clone(), t).argmax(2).squeeze_dim::<2>(2);
+    assert_eq!(predicted.into_data(), x0.into_data());
+}

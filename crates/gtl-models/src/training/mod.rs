@@ -1,0 +1,336 @@
+//! The training loop shared by every network (STYLE.md: a plain function, not a framework).
+//!
+//! Each step: draw a batch and a loss from the [`Objective`], backward, AdamW with a
+//! warm-up + cosine learning rate and per-tensor gradient clipping, EMA update. Validation
+//! every `validate_every` steps with early stopping; a checkpoint (model, optimiser, EMA,
+//! step, RNG position, history) every `checkpoint_every` steps and at the end, so `resume`
+//! continues exactly where the run stopped. A non-finite loss stops the run and leaves the
+//! last good checkpoint untouched.
+
+mod checkpoint;
+mod config;
+mod ema;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+pub use checkpoint::{
+    CheckpointError, CheckpointFile, MetricsRow, RngState, RunState, write_atomically,
+};
+pub use config::TrainingConfig;
+pub use ema::blend_into;
+
+/// What a training run optimises.
+pub trait Objective<B: AutodiffBackend, M: AutodiffModule<B>> {
+    /// Mean loss of a fresh training batch (a one-element tensor), drawn with `rng`.
+    fn loss(&self, model: &M, batch_size: usize, rng: &mut ChaCha8Rng) -> Tensor<B, 1>;
+
+    /// Validation metric of the weights (lower is better), deterministic.
+    fn validate(&self, model: &M::InnerModule) -> f64;
+}
+
+/// Where and how a run executes.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Directory of `checkpoint.bin`, `metrics.csv`, `best.mpk` and `model.mpk`.
+    pub dir: PathBuf,
+    /// Continue from `checkpoint.bin` when it exists.
+    pub resume: bool,
+    /// Stop (with a checkpoint) after this many steps in total, e.g. to split a run.
+    pub stop_after: Option<usize>,
+    /// Label of progress bars and log lines.
+    pub label: String,
+}
+
+/// Errors of a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A checkpoint or run file could not be read or written.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A record could not be decoded into the model or optimiser.
+    #[error("{path}: the checkpoint does not fit this model ({reason})")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// What burn reported.
+        reason: String,
+    },
+    /// The loss or the validation metric was NaN or infinite.
+    #[error(
+        "{label}: {what} is {value} at step {step}: training stopped; {}",
+        last_checkpoint.as_ref().map_or("no checkpoint was written yet".to_string(), |p| format!("the last good checkpoint is {}", p.display()))
+    )]
+    NonFinite {
+        /// The run.
+        label: String,
+        /// "loss" or "validation metric".
+        what: &'static str,
+        /// The value.
+        value: f64,
+        /// 1-based step.
+        step: usize,
+        /// The checkpoint kept, if any.
+        last_checkpoint: Option<PathBuf>,
+    },
+}
+
+/// The outcome of a run.
+pub struct Trained<B: AutodiffBackend, M: AutodiffModule<B>> {
+    /// Weights after the last step.
+    pub model: M,
+    /// EMA weights, when the run keeps an EMA.
+    pub ema: Option<M::InnerModule>,
+    /// Steps, history, best validation.
+    pub state: RunState,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> Trained<B, M> {
+    /// The weights used downstream: the EMA when there is one, else the last weights.
+    pub fn inference_model(&self) -> M::InnerModule {
+        self.ema.clone().unwrap_or_else(|| self.model.valid())
+    }
+}
+
+type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+/// Encodes a module's weights.
+pub fn module_bytes<B: Backend, M: Module<B>>(module: &M) -> Vec<u8> {
+    Bytes::new()
+        .record(module.clone().into_record(), ())
+        .expect("records serialise")
+}
+
+/// Loads weights encoded by [`module_bytes`] into `module`.
+pub fn load_module_bytes<B: Backend, M: Module<B>>(
+    module: M,
+    bytes: Vec<u8>,
+    device: &B::Device,
+    path: &Path,
+) -> Result<M, TrainError> {
+    let record = Bytes::new()
+        .load(bytes, device)
+        .map_err(|e| TrainError::Record {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    Ok(module.load_record(record))
+}
+
+/// Loads a model file written by a run (`model.mpk`, `best.mpk`).
+pub fn load_model_file<B: Backend, M: Module<B>>(
+    module: M,
+    path: &Path,
+    device: &B::Device,
+) -> Result<M, TrainError> {
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_module_bytes(module, bytes, device, path)
+}
+
+/// Trains `model` (freshly initialised by the caller) to minimise `objective`.
+pub fn train<B, M, O>(
+    model: M,
+    objective: &O,
+    config: &TrainingConfig,
+    options: &RunOptions,
+    device: &B::Device,
+) -> Result<Trained<B, M>, TrainError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Clone,
+    O: Objective<B, M>,
+{
+    let checkpoint_path = options.dir.join("checkpoint.bin");
+    let mut optimizer = AdamWConfig::new()
+        .with_weight_decay(config.weight_decay as f32)
+        .with_grad_clipping((config.grad_clip > 0.0).then_some(
+            burn::grad_clipping::GradientClippingConfig::Norm(config.grad_clip as f32),
+        ))
+        .init::<B, M>();
+    let mut model = model;
+    let mut ema = (config.ema_decay > 0.0).then(|| model.valid());
+    let mut state = RunState {
+        step: 0,
+        rng: RngState::capture(&ChaCha8Rng::seed_from_u64(config.seed)),
+        best_validation: None,
+        stale_validations: 0,
+        history: Vec::new(),
+    };
+    let mut last_checkpoint = None;
+    if options.resume && checkpoint_path.exists() {
+        let file = CheckpointFile::read(&checkpoint_path)?;
+        model = load_module_bytes(model, file.model, device, &checkpoint_path)?;
+        let record = Bytes::new()
+            .load(file.optimizer, device)
+            .map_err(|e| TrainError::Record {
+                path: checkpoint_path.clone(),
+                reason: e.to_string(),
+            })?;
+        optimizer = optimizer.load_record(record);
+        if let (Some(current), Some(bytes)) = (ema.take(), file.ema) {
+            ema = Some(load_module_bytes(current, bytes, device, &checkpoint_path)?);
+        }
+        state = file.state;
+        last_checkpoint = Some(checkpoint_path.clone());
+        tracing::info!(label = %options.label, step = state.step, "resumed from {}", checkpoint_path.display());
+    }
+    let mut rng = state.rng.restore();
+    let end = options
+        .stop_after
+        .map_or(config.steps, |s| s.min(config.steps));
+    let bar = progress_bar(config.steps, state.step, &options.label);
+    let mut stopped_early = false;
+
+    while state.step < end {
+        let step = state.step + 1;
+        // Per-step backend seed: dropout masks do not depend on where a run was resumed.
+        B::seed(
+            device,
+            config
+                .seed
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(step as u64),
+        );
+        let lr = config.learning_rate_at(state.step);
+        let loss = objective.loss(&model, config.batch_size, &mut rng);
+        let value = f64::from(loss.clone().into_scalar().elem::<f32>());
+        if !value.is_finite() {
+            bar.abandon();
+            return Err(TrainError::NonFinite {
+                label: options.label.clone(),
+                what: "loss",
+                value,
+                step,
+                last_checkpoint,
+            });
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(lr, model, grads);
+        if let Some(average) = ema.take() {
+            ema = Some(blend_into(average, &model.valid(), config.ema_decay));
+        }
+        state.step = step;
+        let mut row = MetricsRow {
+            step,
+            loss: value,
+            lr,
+            validation: None,
+        };
+        if step.is_multiple_of(config.validate_every) || step == config.steps {
+            let weights = ema.clone().unwrap_or_else(|| model.valid());
+            let metric = objective.validate(&weights);
+            if !metric.is_finite() {
+                bar.abandon();
+                return Err(TrainError::NonFinite {
+                    label: options.label.clone(),
+                    what: "validation metric",
+                    value: metric,
+                    step,
+                    last_checkpoint,
+                });
+            }
+            row.validation = Some(metric);
+            if state.best_validation.is_none_or(|best| metric < best) {
+                state.best_validation = Some(metric);
+                state.stale_validations = 0;
+                write_atomically(&options.dir.join("best.mpk"), &module_bytes(&weights))?;
+            } else {
+                state.stale_validations += 1;
+                stopped_early = config.patience > 0 && state.stale_validations >= config.patience;
+            }
+            tracing::debug!(label = %options.label, step, metric, "validation");
+        }
+        if step.is_multiple_of(config.log_every) && bar.is_hidden() {
+            tracing::info!(label = %options.label, step, loss = value, lr, validation = ?row.validation, "training");
+        }
+        bar.set_position(step as u64);
+        bar.set_message(format!("loss {value:.4}"));
+        state.history.push(row);
+        state.rng = RngState::capture(&rng);
+        if step.is_multiple_of(config.checkpoint_every) || step == end || stopped_early {
+            save_checkpoint(&checkpoint_path, &model, &optimizer, ema.as_ref(), &state)?;
+            write_metrics(&options.dir.join("metrics.csv"), &state.history)?;
+            last_checkpoint = Some(checkpoint_path.clone());
+        }
+        if stopped_early {
+            tracing::info!(label = %options.label, step, "early stopping: no improvement in {} validations", config.patience);
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(Trained {
+        model,
+        ema,
+        state,
+        stopped_early,
+    })
+}
+
+fn save_checkpoint<B, M, Opt>(
+    path: &Path,
+    model: &M,
+    optimizer: &Opt,
+    ema: Option<&M::InnerModule>,
+    state: &RunState,
+) -> Result<(), TrainError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    Opt: Optimizer<M, B>,
+{
+    let optimizer = Bytes::new()
+        .record(optimizer.to_record(), ())
+        .expect("optimiser records serialise");
+    CheckpointFile {
+        state: state.clone(),
+        model: module_bytes(model),
+        optimizer,
+        ema: ema.map(module_bytes),
+    }
+    .write(path)?;
+    Ok(())
+}
+
+/// Writes `metrics.csv` (step, loss, lr, validation) atomically.
+pub fn write_metrics(path: &Path, history: &[MetricsRow]) -> Result<(), TrainError> {
+    let mut text = String::from("step,loss,lr,validation\n");
+    for row in history {
+        let validation = row.validation.map_or(String::new(), |v| format!("{v:.6}"));
+        text.push_str(&format!(
+            "{},{:.6},{:.6e},{}\n",
+            row.step, row.loss, row.lr, validation
+        ));
+    }
+    write_atomically(path, text.as_bytes())?;
+    Ok(())
+}
+
+/// A progress bar on an interactive terminal; hidden (plain log lines instead) otherwise.
+fn progress_bar(total: usize, position: usize, label: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64).with_position(position as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} {bar:30} {pos}/{len} {msg} [{elapsed_precise} < {eta}]",
+        )
+        .expect("valid template"),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}

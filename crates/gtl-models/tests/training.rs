@@ -1,0 +1,181 @@
+//! The shared training loop on a tiny denoiser (f32 NdArray): resume reproduces the
+//! uninterrupted run exactly, corrupt checkpoints are refused without being overwritten, and
+//! an absurd learning rate trips the non-finite guard while the last checkpoint survives.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::prelude::*;
+use gtl_diffusion::{Loss, Process, ProcessKind, Schedule};
+use gtl_markov::MarkovChain;
+use gtl_models::objectives::DenoiserObjective;
+use gtl_models::training::{RunOptions, TrainError, TrainingConfig, train};
+use gtl_models::{DenoiserNet, DenoiserNetConfig, TrunkConfig};
+
+type TB = Autodiff<NdArray>;
+
+/// burn's NdArray RNG is process-global: runs that seed it must not interleave.
+static GLOBAL_RNG: Mutex<()> = Mutex::new(());
+
+fn run_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gtl-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+struct Setup {
+    process: Process,
+    train: Vec<Vec<u32>>,
+    validation: Vec<Vec<u32>>,
+}
+
+fn setup() -> Setup {
+    let chain = MarkovChain::diagonal(5, 0.8).unwrap();
+    Setup {
+        process: Process::new(ProcessKind::Absorbing, 5, Schedule::default()).unwrap(),
+        train: chain.sample_dataset(256, 8, 1),
+        validation: chain.sample_dataset(64, 8, 2),
+    }
+}
+
+fn fresh_model(seed: u64) -> DenoiserNet<TB> {
+    let device = Default::default();
+    TB::seed(&device, seed);
+    let trunk = TrunkConfig::preset("tiny", 6, 8).unwrap().with_dropout(0.1);
+    DenoiserNetConfig::new(trunk, 5, true).init(&device)
+}
+
+fn config(steps: usize, learning_rate: f64) -> TrainingConfig {
+    TrainingConfig {
+        steps,
+        batch_size: 16,
+        learning_rate,
+        warmup_steps: 2,
+        ema_decay: 0.9,
+        validate_every: 4,
+        checkpoint_every: 4,
+        log_every: 4,
+        seed: 7,
+        ..TrainingConfig::default()
+    }
+}
+
+fn run(
+    setup: &Setup,
+    config: &TrainingConfig,
+    dir: &Path,
+    resume: bool,
+    stop_after: Option<usize>,
+) -> Result<gtl_models::training::Trained<TB, DenoiserNet<TB>>, TrainError> {
+    let objective = DenoiserObjective::<TB> {
+        process: setup.process,
+        loss: Loss::MdlmNelbo,
+        train: &setup.train,
+        validation: &setup.validation,
+        device: Default::default(),
+    };
+    let options = RunOptions {
+        dir: dir.to_path_buf(),
+        resume,
+        stop_after,
+        label: "test".into(),
+    };
+    train(
+        fresh_model(config.seed),
+        &objective,
+        config,
+        &options,
+        &Default::default(),
+    )
+}
+
+#[test]
+fn resume_reproduces_the_uninterrupted_run_exactly() {
+    let _guard = GLOBAL_RNG.lock().unwrap();
+    let setup = setup();
+    let config = config(12, 3e-3);
+    let whole = run(&setup, &config, &run_dir("whole"), false, None).unwrap();
+    let split_dir = run_dir("split");
+    let first = run(&setup, &config, &split_dir, false, Some(6)).unwrap();
+    assert_eq!(first.state.step, 6);
+    let resumed = run(&setup, &config, &split_dir, true, None).unwrap();
+    let losses = |t: &gtl_models::training::Trained<TB, DenoiserNet<TB>>| {
+        t.state
+            .history
+            .iter()
+            .map(|r| (r.step, r.loss.to_bits(), r.validation.map(f64::to_bits)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        losses(&resumed),
+        losses(&whole),
+        "resumed history differs from the uninterrupted run"
+    );
+    assert!(
+        whole.state.history[0].loss > whole.state.history[11].loss,
+        "the loss should fall"
+    );
+    let metrics = std::fs::read_to_string(split_dir.join("metrics.csv")).unwrap();
+    assert_eq!(
+        metrics.lines().count(),
+        13,
+        "header and 12 steps:\n{metrics}"
+    );
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_refused_and_left_untouched() {
+    let _guard = GLOBAL_RNG.lock().unwrap();
+    let setup = setup();
+    let config = config(8, 3e-3);
+    let dir = run_dir("corrupt");
+    run(&setup, &config, &dir, false, Some(4)).unwrap();
+    let path = dir.join("checkpoint.bin");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = run(&setup, &config, &dir, true, None)
+        .err()
+        .expect("a truncated checkpoint must be refused");
+    assert!(
+        err.to_string().contains("not a valid gtl checkpoint"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes[..bytes.len() / 2],
+        "the file was modified"
+    );
+}
+
+#[test]
+fn an_absurd_learning_rate_trips_the_non_finite_guard() {
+    let _guard = GLOBAL_RNG.lock().unwrap();
+    let setup = setup();
+    let mut config = config(40, 1e30);
+    config.checkpoint_every = 1;
+    config.grad_clip = 0.0;
+    let dir = run_dir("nan");
+    let err = run(&setup, &config, &dir, false, None)
+        .err()
+        .expect("lr = 1e30 must blow up");
+    let message = err.to_string();
+    let TrainError::NonFinite {
+        step,
+        last_checkpoint,
+        ..
+    } = err
+    else {
+        panic!("expected the non-finite guard, got: {message}");
+    };
+    assert!(message.contains(&format!("at step {step}")), "{message}");
+    assert!(step >= 2, "the first step starts from finite weights");
+    let kept = last_checkpoint.expect("checkpoints were written every step");
+    let file = gtl_models::training::CheckpointFile::read(&kept).unwrap();
+    assert_eq!(
+        file.state.step,
+        step - 1,
+        "the last good checkpoint is the step before"
+    );
+    assert!(file.state.history.iter().all(|r| r.loss.is_finite()));
+}
