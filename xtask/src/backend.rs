@@ -2,6 +2,8 @@
 //! module monomorphises it once per backend compiled into the binary.
 
 use anyhow::{Result, bail};
+use burn::backend::Autodiff;
+use burn::tensor::backend::AutodiffBackend;
 use clap::ValueEnum;
 
 /// The burn backends a command can run on.
@@ -17,12 +19,13 @@ pub enum BackendChoice {
     Cuda,
 }
 
-/// A command body generic over the backend.
+/// A command body generic over the backend. It receives the autodiff wrapper of the chosen
+/// backend; inference-only work runs on `B::InnerBackend` (same device type).
 pub trait BackendTask {
     /// The command's result.
     type Output;
     /// Runs the command on backend `B` and device `device`.
-    fn run<B: burn::tensor::backend::Backend>(self, device: B::Device) -> Result<Self::Output>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output>;
 }
 
 /// Runs `task` on the chosen backend and device index.
@@ -34,9 +37,9 @@ pub fn dispatch<T: BackendTask>(
     let _ = device_index;
     match choice {
         BackendChoice::Ndarray => {
-            task.run::<burn::backend::NdArray>(burn::backend::ndarray::NdArrayDevice::Cpu)
+            task.run::<Autodiff<burn::backend::NdArray>>(burn::backend::ndarray::NdArrayDevice::Cpu)
         }
-        BackendChoice::Flex => task.run::<burn::backend::Flex>(Default::default()),
+        BackendChoice::Flex => task.run::<Autodiff<burn::backend::Flex>>(Default::default()),
         #[cfg(feature = "wgpu")]
         BackendChoice::Wgpu => {
             use burn::backend::wgpu::WgpuDevice;
@@ -45,12 +48,14 @@ pub fn dispatch<T: BackendTask>(
             } else {
                 WgpuDevice::DiscreteGpu(device_index)
             };
-            task.run::<burn::backend::Wgpu>(device)
+            task.run::<Autodiff<burn::backend::Wgpu>>(device)
         }
         #[cfg(feature = "cuda")]
         BackendChoice::Cuda => {
             cuda_available()?;
-            task.run::<burn::backend::Cuda>(burn::backend::cuda::CudaDevice::new(device_index))
+            task.run::<Autodiff<burn::backend::Cuda>>(burn::backend::cuda::CudaDevice::new(
+                device_index,
+            ))
         }
         #[allow(unreachable_patterns)]
         other => {

@@ -1,8 +1,10 @@
 //! `cargo xtask`: gtl's experiment runner. Every subcommand is one module with one entry point.
 
 mod backend;
+mod config;
 mod markov_chain;
 mod oracle;
+mod train;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +37,8 @@ enum Command {
     OracleSample(oracle::OracleSampleArgs),
     /// Measure the TV distance of τ-leaping samplers to the chain against the number of steps.
     OracleConvergence(oracle::ConvergenceArgs),
+    /// Train one stage of an experiment (writes runs/<name>/<stage>/).
+    Train(train::TrainArgs),
     /// The richest demo available: every process and sampler on exact oracles, checked by
     /// enumeration (writes runs/demo/).
     Demo(oracle::DemoArgs),
@@ -71,5 +75,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::OracleSample(args) => oracle::sample(args),
         Command::OracleConvergence(args) => oracle::convergence(args),
         Command::Demo(args) => oracle::demo(args),
+        Command::Train(args) => train::run(args),
     }
 }

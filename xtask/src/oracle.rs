@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 use gtl_diffusion::sampler::{Confidence, Order, SamplerConfig, SamplerKind};
 use gtl_diffusion::{Process, ProcessKind, Schedule};
@@ -150,10 +150,10 @@ struct OracleJob {
 impl BackendTask for OracleJob {
     type Output = gtl_diffusion::sampler::Samples;
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<Self::Output> {
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
         self.sampler.validate(&self.process)?;
         let denoiser = MarkovDenoiser::new(self.chain, self.process)?;
-        let sampler = self.sampler.build::<B>();
+        let sampler = self.sampler.build::<B::InnerBackend>();
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         Ok(sampler.sample(
             &denoiser,

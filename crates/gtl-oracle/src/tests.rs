@@ -49,6 +49,10 @@ fn tv_and_null(
         .unwrap();
     let tv = total_variation(&samples.tokens, chain, LENGTH).unwrap();
     let null = tv_null_quantile(chain, LENGTH, SAMPLES, 400, 0.99, seed + 1).unwrap();
+    eprintln!(
+        "{:?} {:?} steps={}: TV {tv:.4}, null q99 {null:.4}",
+        process.kind, config.kind, config.steps
+    );
     (tv, null)
 }
 
@@ -195,6 +199,9 @@ fn nelbo_of_the_exact_denoiser_is_tight_for_absorbing_and_an_upper_bound_otherwi
             .map(|(b, x)| b + chain.log_likelihood(x))
             .collect();
         let (gap, error) = mean_and_error(&gaps);
+        eprintln!(
+            "{kind:?}: mean NELBO - NLL = {gap:.4} ± {error:.4} nats per sequence (L = {length})"
+        );
         if tight {
             assert!(
                 gap.abs() < 4.0 * error + 0.01,

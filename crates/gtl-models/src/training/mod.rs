@@ -94,6 +94,8 @@ pub struct Trained<B: AutodiffBackend, M: AutodiffModule<B>> {
     pub state: RunState,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
+    /// Step the run was resumed from (0 for a fresh run).
+    pub resumed_from: usize,
 }
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> Trained<B, M> {
@@ -188,6 +190,7 @@ where
         last_checkpoint = Some(checkpoint_path.clone());
         tracing::info!(label = %options.label, step = state.step, "resumed from {}", checkpoint_path.display());
     }
+    let resumed_from = state.step;
     let mut rng = state.rng.restore();
     let end = options
         .stop_after
@@ -277,6 +280,7 @@ where
         ema,
         state,
         stopped_early,
+        resumed_from,
     })
 }
 

@@ -1,0 +1,350 @@
+//! Experiment configuration: one TOML file, unknown keys rejected, every value range-checked
+//! with a one-line error that names the key. Reference: docs/configuration.md.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use gtl_diffusion::{Loss, Process, ProcessKind, Schedule};
+use gtl_markov::MarkovChain;
+use gtl_models::training::TrainingConfig;
+use gtl_models::{Positions, TrunkConfig};
+use serde::{Deserialize, Serialize};
+
+/// A whole experiment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Run name: artefacts go to `runs/<name>/`.
+    pub name: String,
+    /// Seed of the data sets.
+    #[serde(default)]
+    pub seed: u64,
+    /// The Markov-chain transfer task.
+    pub data: MarkovData,
+    /// The forward process.
+    pub process: ProcessSection,
+    /// The source denoiser.
+    pub denoiser: DenoiserSection,
+}
+
+/// Source and target chains and data set sizes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkovData {
+    /// Number of states N.
+    pub states: usize,
+    /// Sequence length L.
+    pub length: usize,
+    /// The source chain.
+    pub source: ChainSpec,
+    /// The target chain.
+    pub target: ChainSpec,
+    /// Source sequences (training + validation).
+    pub source_size: usize,
+    /// Target sequences (training + validation).
+    pub target_size: usize,
+    /// Share of each data set held out for validation, in (0, 0.5].
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Fresh sequences per chain for evaluation.
+    #[serde(default = "default_test_size")]
+    pub test_size: usize,
+}
+
+fn default_validation_fraction() -> f64 {
+    0.1
+}
+
+fn default_test_size() -> usize {
+    2000
+}
+
+/// A chain from a family or a JSON file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ChainSpec {
+    /// `d` on the diagonal, uniform off it.
+    Diagonal {
+        /// Diagonal probability in [0, 1].
+        diag: f64,
+    },
+    /// Initial distribution and rows from Dirichlet(alpha).
+    Dirichlet {
+        /// Concentration > 0.
+        alpha: f64,
+        /// Seed.
+        seed: u64,
+    },
+    /// A chain saved by `cargo xtask markov-chain`.
+    File {
+        /// Path of the JSON file (relative to the working directory).
+        path: PathBuf,
+    },
+}
+
+impl ChainSpec {
+    /// Builds the chain; `key` names it in errors.
+    pub fn build(&self, states: usize, key: &str) -> Result<MarkovChain> {
+        let chain = match self {
+            ChainSpec::Diagonal { diag } => MarkovChain::diagonal(states, *diag),
+            ChainSpec::Dirichlet { alpha, seed } => MarkovChain::dirichlet(states, *alpha, *seed),
+            ChainSpec::File { path } => MarkovChain::load_json(path),
+        }
+        .with_context(|| key.to_string())?;
+        if chain.num_states() != states {
+            bail!(
+                "{key}: the chain has {} states, data.states = {states}",
+                chain.num_states()
+            );
+        }
+        Ok(chain)
+    }
+}
+
+/// The forward process.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSection {
+    /// "absorbing", "uniform" or "roulette".
+    pub kind: String,
+    /// Roulette share of the rate to the mask, in (0, 1].
+    #[serde(default = "default_mask_rate")]
+    pub mask_rate: f64,
+    /// Noise schedule (default log-linear, ε = 1e-3).
+    #[serde(default)]
+    pub schedule: Schedule,
+}
+
+fn default_mask_rate() -> f64 {
+    0.95
+}
+
+impl ProcessSection {
+    /// The validated process over `states` tokens.
+    pub fn build(&self, states: usize) -> Result<Process> {
+        let kind = match self.kind.as_str() {
+            "absorbing" => ProcessKind::Absorbing,
+            "uniform" => ProcessKind::Uniform,
+            "roulette" => ProcessKind::Roulette {
+                mask_rate: self.mask_rate,
+            },
+            other => bail!(
+                "process.kind = {other:?}: must be one of \"absorbing\", \"uniform\", \"roulette\""
+            ),
+        };
+        Ok(Process::new(kind, states, self.schedule)?)
+    }
+}
+
+/// Network size: a preset and optional overrides.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// "tiny", "small", "reference" or "reference-ratio".
+    pub preset: String,
+    /// Overrides of the preset.
+    pub d_model: Option<usize>,
+    /// Attention heads.
+    pub num_heads: Option<usize>,
+    /// Transformer blocks.
+    pub num_blocks: Option<usize>,
+    /// MLP hidden width.
+    pub mlp_hidden: Option<usize>,
+    /// Dropout in [0, 1).
+    pub dropout: Option<f64>,
+    /// Condition on t (adaLN-zero).
+    pub time_conditioning: Option<bool>,
+    /// "learned" or "rotary".
+    pub positions: Option<String>,
+}
+
+impl ModelSection {
+    /// The trunk configuration, validated, with keys named under `section`.
+    pub fn trunk(
+        &self,
+        vocab_size: usize,
+        max_length: usize,
+        section: &str,
+    ) -> Result<TrunkConfig> {
+        let mut trunk = TrunkConfig::preset(&self.preset, vocab_size, max_length).map_err(|e| {
+            anyhow::anyhow!(e.to_string().replace("model.", &format!("{section}.")))
+        })?;
+        if let Some(v) = self.d_model {
+            trunk.d_model = v;
+        }
+        if let Some(v) = self.num_heads {
+            trunk.num_heads = v;
+        }
+        if let Some(v) = self.num_blocks {
+            trunk.num_blocks = v;
+        }
+        if let Some(v) = self.mlp_hidden {
+            trunk.mlp_hidden = v;
+        }
+        if let Some(v) = self.dropout {
+            trunk.dropout = v;
+        }
+        if let Some(v) = self.time_conditioning {
+            trunk.time_conditioning = v;
+        }
+        if let Some(p) = &self.positions {
+            trunk.positions = match p.as_str() {
+                "learned" => Positions::Learned,
+                "rotary" => Positions::Rotary,
+                other => {
+                    bail!("{section}.positions = {other:?}: must be \"learned\" or \"rotary\"")
+                }
+            };
+        }
+        trunk.validate_section(section)?;
+        Ok(trunk)
+    }
+}
+
+/// The source denoiser stage.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenoiserSection {
+    /// Network size.
+    pub model: ModelSection,
+    /// "mdlm-nelbo" (absorbing), "cedd", "cedd-star" or "score-entropy".
+    pub loss: Loss,
+    /// Optimisation.
+    pub training: TrainingConfig,
+}
+
+impl ExperimentConfig {
+    /// Reads and validates a TOML file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Self> {
+        let config: ExperimentConfig = toml::from_str(text).map_err(|e| {
+            anyhow::anyhow!("{}", e.message().trim()).context(describe_toml_error(&e, text))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Range checks of every key.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
+            bail!(
+                "name = {:?}: must be a non-empty file name (no '/', not starting with '.')",
+                self.name
+            );
+        }
+        let d = &self.data;
+        if d.states < 2 {
+            bail!("data.states = {}: must be at least 2", d.states);
+        }
+        if d.length == 0 {
+            bail!("data.length = 0: must be at least 1");
+        }
+        if !(d.validation_fraction > 0.0 && d.validation_fraction <= 0.5) {
+            bail!(
+                "data.validation_fraction = {}: must be in (0, 0.5]",
+                d.validation_fraction
+            );
+        }
+        for (key, size) in [
+            ("data.source_size", d.source_size),
+            ("data.target_size", d.target_size),
+            ("data.test_size", d.test_size),
+        ] {
+            let held_out = (size as f64 * d.validation_fraction).round() as usize;
+            if size < 2 || held_out == 0 || held_out == size {
+                bail!(
+                    "{key} = {size}: too small to hold out data.validation_fraction = {} for validation",
+                    d.validation_fraction
+                );
+            }
+        }
+        d.source.build(d.states, "data.source")?;
+        d.target.build(d.states, "data.target")?;
+        let process = self.process.build(d.states)?;
+        self.denoiser
+            .model
+            .trunk(process.num_states(), d.length, "denoiser.model")?;
+        self.denoiser
+            .loss
+            .check(&process)
+            .context("denoiser.loss")?;
+        self.denoiser.training.validate("denoiser.training")?;
+        Ok(())
+    }
+}
+
+/// "line L, column C" of a TOML error, when it has a span.
+fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start].matches('\n').count() + 1;
+            format!("invalid configuration at line {line}")
+        }
+        None => "invalid configuration".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT: &str = include_str!("../../configs/markov-default.toml");
+
+    #[test]
+    fn the_default_config_is_valid() {
+        let config = ExperimentConfig::parse(DEFAULT).unwrap();
+        assert_eq!(config.data.states, 5);
+        assert_eq!(config.data.length, 20);
+        assert_eq!(config.data.source_size, 10_000);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let text = DEFAULT.replace("[data]", "[data]\nstate = 4");
+        let err = format!("{:#}", ExperimentConfig::parse(&text).unwrap_err());
+        assert!(err.contains("unknown field `state`"), "{err}");
+        let text = DEFAULT.replace(
+            "[denoiser.training]",
+            "[denoiser.training]\nlearning_rte = 0.1",
+        );
+        let err = format!("{:#}", ExperimentConfig::parse(&text).unwrap_err());
+        assert!(err.contains("learning_rte"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_their_key() {
+        for (from, to, expected) in [
+            ("states = 5", "states = 1", "data.states = 1"),
+            (
+                "kind = \"absorbing\"",
+                "kind = \"gaussian\"",
+                "process.kind = \"gaussian\"",
+            ),
+            (
+                "preset = \"small\"",
+                "preset = \"huge\"",
+                "denoiser.model.preset",
+            ),
+            (
+                "learning_rate = 3e-4",
+                "learning_rate = 0.0",
+                "denoiser.training.learning_rate = 0",
+            ),
+            ("diag = 0.1", "diag = 1.5", "data.source"),
+        ] {
+            assert!(
+                DEFAULT.contains(from),
+                "the default config should contain {from}"
+            );
+            let text = DEFAULT.replacen(from, to, 1);
+            let err = format!("{:#}", ExperimentConfig::parse(&text).unwrap_err());
+            assert!(err.contains(expected), "{from} -> {to}: {err}");
+        }
+    }
+}

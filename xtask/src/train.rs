@@ -1,0 +1,234 @@
+//! `cargo xtask train <stage> --config FILE`: one training stage of an experiment, written to
+//! `runs/<name>/<stage>/` (resolved config, checkpoint, metrics.csv, model.mpk, summary.json).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use clap::{Args, ValueEnum};
+use gtl_diffusion::{Process, nelbo};
+use gtl_markov::MarkovChain;
+use gtl_models::objectives::{DenoiserObjective, all_tokens};
+use gtl_models::training::{RunOptions, train, write_atomically};
+use gtl_models::{DenoiserNetConfig, describe_params};
+use gtl_oracle::MarkovDenoiser;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::BackendArgs;
+use crate::backend::{BackendTask, dispatch};
+use crate::config::ExperimentConfig;
+
+/// Stages that can be trained on their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Stage {
+    /// The source denoiser.
+    Denoiser,
+}
+
+/// Arguments of `train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Which network to train.
+    #[arg(value_enum)]
+    stage: Stage,
+    /// Experiment configuration (TOML); default: the embedded configs/markov-default.toml.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue from the stage's checkpoint when there is one.
+    #[arg(long)]
+    resume: bool,
+    /// Directory that holds runs/<name>/.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+/// The embedded default configuration.
+pub const DEFAULT_CONFIG: &str = include_str!("../../configs/markov-default.toml");
+
+/// Loads `path` or the embedded default.
+pub fn load_config(path: Option<&Path>) -> Result<ExperimentConfig> {
+    match path {
+        Some(path) => ExperimentConfig::load(path),
+        None => {
+            ExperimentConfig::parse(DEFAULT_CONFIG).context("embedded configs/markov-default.toml")
+        }
+    }
+}
+
+/// `train`.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let config = load_config(args.config.as_deref())?;
+    let dir = args.runs_dir.join(&config.name).join("denoiser");
+    match args.stage {
+        Stage::Denoiser => {
+            let summary = dispatch(
+                args.backend.backend,
+                args.backend.device,
+                DenoiserStage {
+                    config,
+                    dir: dir.clone(),
+                    resume: args.resume,
+                },
+            )?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+    }
+    Ok(())
+}
+
+/// Train/validation split of a data set: the last `fraction` is held out.
+pub fn split(data: Vec<Vec<u32>>, fraction: f64) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
+    let held_out = (data.len() as f64 * fraction).round() as usize;
+    let mut train = data;
+    let validation = train.split_off(train.len() - held_out);
+    (train, validation)
+}
+
+/// The i.i.d. chain of the training data's token frequencies: the unigram baseline.
+pub fn unigram_chain(data: &[Vec<u32>], states: usize) -> Result<MarkovChain> {
+    let mut counts = vec![1e-12; states];
+    for &token in data.iter().flatten() {
+        counts[token as usize] += 1.0;
+    }
+    let total: f64 = counts.iter().sum();
+    let marginal: Vec<f64> = counts.iter().map(|c| c / total).collect();
+    Ok(MarkovChain::new(marginal.clone(), vec![marginal; states])?)
+}
+
+/// NELBO per token of `data` under `denoiser`, with a fixed evaluation seed.
+pub fn nelbo_per_token<B: Backend>(
+    denoiser: &dyn gtl_diffusion::Denoiser<B>,
+    process: &Process,
+    data: &[Vec<u32>],
+    repeats: usize,
+    device: &B::Device,
+) -> f64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(0xe7a1);
+    let mut total = 0.0;
+    for chunk in data.chunks(500) {
+        total += nelbo::<B, _>(
+            denoiser,
+            process,
+            all_tokens::<B>(chunk, device),
+            repeats,
+            &mut rng,
+        )
+        .iter()
+        .sum::<f64>();
+    }
+    total / (data.len() * data[0].len()) as f64
+}
+
+/// What the denoiser stage reports.
+#[derive(Debug, Serialize)]
+pub struct DenoiserSummary {
+    process: String,
+    loss: String,
+    parameters: usize,
+    steps: usize,
+    seconds: f64,
+    sequences_per_second: f64,
+    /// NELBO per token on fresh source sequences: the trained network, the exact oracle
+    /// denoiser, and the unigram baseline (an i.i.d. chain of the training frequencies).
+    nelbo_model: f64,
+    nelbo_oracle: f64,
+    nelbo_unigram: f64,
+    gap_to_oracle: f64,
+    exact_nll_per_token: f64,
+}
+
+struct DenoiserStage {
+    config: ExperimentConfig,
+    dir: PathBuf,
+    resume: bool,
+}
+
+impl BackendTask for DenoiserStage {
+    type Output = DenoiserSummary;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<DenoiserSummary> {
+        let ExperimentConfig {
+            data,
+            process,
+            denoiser,
+            seed,
+            ..
+        } = &self.config;
+        let process = process.build(data.states)?;
+        let source = data.source.build(data.states, "data.source")?;
+        let (train_set, validation) = split(
+            source.sample_dataset(data.source_size, data.length, *seed),
+            data.validation_fraction,
+        );
+        let test = source.sample_dataset(data.test_size, data.length, seed.wrapping_add(1_000_003));
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        let resolved = toml::to_string(&self.config).context("serialising the resolved config")?;
+        write_atomically(&self.dir.join("config.toml"), resolved.as_bytes())?;
+
+        let trunk = denoiser
+            .model
+            .trunk(process.num_states(), data.length, "denoiser.model")?;
+        let net = DenoiserNetConfig::new(trunk, data.states, process.has_mask());
+        B::seed(&device, denoiser.training.seed);
+        let model = net.init::<B>(&device);
+        let parameters = model.num_params();
+        tracing::info!("denoiser: {}", describe_params(&model));
+        let objective = DenoiserObjective::<B> {
+            process,
+            loss: denoiser.loss,
+            train: &train_set,
+            validation: &validation,
+            device: device.clone(),
+        };
+        let options = RunOptions {
+            dir: self.dir.clone(),
+            resume: self.resume,
+            stop_after: None,
+            label: "denoiser".into(),
+        };
+        let start = Instant::now();
+        let trained = train(model, &objective, &denoiser.training, &options, &device)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let steps_run = trained.state.step - trained.resumed_from;
+        let inference = trained.inference_model();
+        write_atomically(
+            &self.dir.join("model.mpk"),
+            &gtl_models::training::module_bytes(&inference),
+        )?;
+
+        let oracle = MarkovDenoiser::new(source.clone(), process)?;
+        let unigram = MarkovDenoiser::new(unigram_chain(&train_set, data.states)?, process)?;
+        let nelbo_model =
+            nelbo_per_token::<B::InnerBackend>(&inference, &process, &test, 4, &device);
+        let nelbo_oracle = nelbo_per_token::<B::InnerBackend>(&oracle, &process, &test, 4, &device);
+        let nelbo_unigram =
+            nelbo_per_token::<B::InnerBackend>(&unigram, &process, &test, 4, &device);
+        let exact_nll = -test.iter().map(|x| source.log_likelihood(x)).sum::<f64>()
+            / (test.len() * data.length) as f64;
+        let summary = DenoiserSummary {
+            process: process.kind.name().into(),
+            loss: denoiser.loss.name().into(),
+            parameters,
+            steps: trained.state.step,
+            seconds,
+            sequences_per_second: (steps_run * denoiser.training.batch_size) as f64 / seconds,
+            nelbo_model,
+            nelbo_oracle,
+            nelbo_unigram,
+            gap_to_oracle: nelbo_model - nelbo_oracle,
+            exact_nll_per_token: exact_nll,
+        };
+        write_atomically(
+            &self.dir.join("summary.json"),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )?;
+        Ok(summary)
+    }
+}
