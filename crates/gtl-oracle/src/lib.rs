@@ -25,6 +25,9 @@ use gtl_diffusion::{Denoiser, KernelEntries, Process};
 use gtl_markov::hmm::smooth_batch;
 use gtl_markov::{MarkovChain, TokenKernel};
 
+mod ratio;
+pub use ratio::MarkovLogRatio;
+
 /// Errors of the oracle adapters.
 #[derive(Debug, thiserror::Error)]
 pub enum OracleError {
