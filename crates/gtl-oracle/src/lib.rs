@@ -51,6 +51,20 @@ pub fn emission_kernel(num_tokens: usize, entries: KernelEntries) -> TokenKernel
     }
 }
 
+/// Downloads noisy tokens (row-major ids) and their times for a host-side oracle.
+pub(crate) fn host_rows<B: Backend>(
+    tokens: Tensor<B, 2, Int>,
+    t: Tensor<B, 1>,
+) -> (Vec<u32>, Vec<f64>) {
+    let ids = gtl_diffusion::sampler::tensor_tokens(tokens);
+    let times = t
+        .into_data()
+        .convert::<f64>()
+        .to_vec()
+        .expect("float times");
+    (ids, times)
+}
+
 /// The exact denoiser `p(x_0^ℓ = v | z_t)` of a Markov chain under a forward process,
 /// computed by forward-backward on the host (rayon over the batch).
 #[derive(Clone, Debug)]
@@ -86,22 +100,10 @@ impl<B: Backend> Denoiser<B> for MarkovDenoiser {
         let [batch, length] = tokens.dims();
         let device = tokens.device();
         let n = self.process.num_tokens;
-        let ids: Vec<u32> = tokens
-            .into_data()
-            .convert::<i64>()
-            .to_vec::<i64>()
-            .expect("integer tokens")
-            .into_iter()
-            .map(|v| v as u32)
-            .collect();
-        let times: Vec<f32> = t
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("float times");
+        let (ids, times) = host_rows(tokens, t);
         let kernels: Vec<TokenKernel> = times
             .iter()
-            .map(|&t| emission_kernel(n, self.process.kernel(f64::from(t))))
+            .map(|&t| emission_kernel(n, self.process.kernel(t)))
             .collect();
         let sequences: Vec<&[u32]> = ids.chunks(length).collect();
         let smoothed = smooth_batch(&self.chain, &kernels, &sequences);

@@ -81,19 +81,7 @@ impl<B: Backend> RatioModel<B> for MarkovLogRatio {
     fn log_ratio(&self, tokens: Tensor<B, 2, Int>, t: Tensor<B, 1>) -> Tensor<B, 1> {
         let [batch, length] = tokens.dims();
         let device = tokens.device();
-        let ids: Vec<u32> = tokens
-            .into_data()
-            .convert::<i64>()
-            .to_vec::<i64>()
-            .expect("integer tokens")
-            .into_iter()
-            .map(|v| v as u32)
-            .collect();
-        let times: Vec<f64> = t
-            .into_data()
-            .convert::<f64>()
-            .to_vec()
-            .expect("float times");
+        let (ids, times) = crate::host_rows(tokens, t);
         let sequences: Vec<&[u32]> = ids.chunks(length).collect();
         let values: Vec<f32> = self
             .log_h(&sequences, &times)
