@@ -8,14 +8,11 @@ use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
-use gtl_diffusion::{Process, nelbo};
 use gtl_markov::MarkovChain;
-use gtl_models::objectives::{DenoiserObjective, all_tokens};
+use gtl_models::objectives::{DenoiserObjective, nelbo_per_token};
 use gtl_models::training::{RunOptions, train, write_atomically};
 use gtl_models::{DenoiserNetConfig, describe_params};
 use gtl_oracle::MarkovDenoiser;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::BackendArgs;
@@ -101,29 +98,8 @@ pub fn unigram_chain(data: &[Vec<u32>], states: usize) -> Result<MarkovChain> {
     Ok(MarkovChain::new(marginal.clone(), vec![marginal; states])?)
 }
 
-/// NELBO per token of `data` under `denoiser`, with a fixed evaluation seed.
-pub fn nelbo_per_token<B: Backend>(
-    denoiser: &dyn gtl_diffusion::Denoiser<B>,
-    process: &Process,
-    data: &[Vec<u32>],
-    repeats: usize,
-    device: &B::Device,
-) -> f64 {
-    let mut rng = ChaCha8Rng::seed_from_u64(0xe7a1);
-    let mut total = 0.0;
-    for chunk in data.chunks(500) {
-        total += nelbo::<B, _>(
-            denoiser,
-            process,
-            all_tokens::<B>(chunk, device),
-            repeats,
-            &mut rng,
-        )
-        .iter()
-        .sum::<f64>();
-    }
-    total / (data.len() * data[0].len()) as f64
-}
+/// Seed of the evaluation corruptions, shared by every denoiser compared.
+const EVALUATION_SEED: u64 = 0xe7a1;
 
 /// What the denoiser stage reports.
 #[derive(Debug, Serialize)]
@@ -205,11 +181,30 @@ impl BackendTask for DenoiserStage {
 
         let oracle = MarkovDenoiser::new(source.clone(), process)?;
         let unigram = MarkovDenoiser::new(unigram_chain(&train_set, data.states)?, process)?;
-        let nelbo_model =
-            nelbo_per_token::<B::InnerBackend>(&inference, &process, &test, 4, &device);
-        let nelbo_oracle = nelbo_per_token::<B::InnerBackend>(&oracle, &process, &test, 4, &device);
-        let nelbo_unigram =
-            nelbo_per_token::<B::InnerBackend>(&unigram, &process, &test, 4, &device);
+        let nelbo_model = nelbo_per_token::<B::InnerBackend>(
+            &inference,
+            &process,
+            &test,
+            4,
+            EVALUATION_SEED,
+            &device,
+        );
+        let nelbo_oracle = nelbo_per_token::<B::InnerBackend>(
+            &oracle,
+            &process,
+            &test,
+            4,
+            EVALUATION_SEED,
+            &device,
+        );
+        let nelbo_unigram = nelbo_per_token::<B::InnerBackend>(
+            &unigram,
+            &process,
+            &test,
+            4,
+            EVALUATION_SEED,
+            &device,
+        );
         let exact_nll = -test.iter().map(|x| source.log_likelihood(x)).sum::<f64>()
             / (test.len() * data.length) as f64;
         let summary = DenoiserSummary {

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::posterior::{concrete_score, one_hot_real};
+use crate::posterior::{concrete_score, mask_positions, one_hot_real, rate_into_current};
 use crate::{DiffusionError, Process, ProcessKind};
 
 /// Which loss trains the denoiser.
@@ -114,7 +114,6 @@ pub fn score_entropy<B: Backend>(
     let [batch, length, _] = score.dims();
     let device = score.device();
     let score = score.slice([0..batch, 0..length, 0..n]);
-    let rate = process.rate_matrix();
     let kernels: Vec<_> = t.iter().map(|&t| process.kernel(t)).collect();
     let col = |f: &dyn Fn(&crate::KernelEntries) -> f64| {
         row_values::<B>(kernels.iter().map(f), &device).reshape([batch, 1, 1])
@@ -123,16 +122,10 @@ pub fn score_entropy<B: Backend>(
 
     let x_onehot = one_hot_real(z_t.clone(), n);
     let x0_onehot = one_hot_real(x0.clone(), n);
-    let masked = z_t
-        .clone()
-        .equal_elem(n as i64)
-        .reshape([batch, length, 1])
-        .float();
+    let masked = mask_positions(process, &z_t).float();
     let at_clean = z_t.equal(x0).reshape([batch, length, 1]).float();
 
-    // Weight Q(x, y): rate into x from y.
-    let weight = masked.clone() * rate.to_mask
-        + (masked.clone().neg() + 1.0) * (x_onehot.clone().neg() + 1.0) * rate.jump;
+    let weight = rate_into_current(process, masked.clone(), x_onehot.clone());
     // r_y = P_t(y | x0) / P_t(x | x0).
     let numerator = x0_onehot * (stay.clone() - jump.clone()) + jump.clone();
     let denominator =

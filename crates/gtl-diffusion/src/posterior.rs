@@ -19,11 +19,25 @@ pub fn one_hot_real<B: Backend>(z: Tensor<B, 2, Int>, num_tokens: usize) -> Tens
 }
 
 /// `[batch, length, 1]` mask of the positions holding the mask token (all false without one).
-fn mask_positions<B: Backend>(process: &Process, z: &Tensor<B, 2, Int>) -> Tensor<B, 3, Bool> {
+pub(crate) fn mask_positions<B: Backend>(
+    process: &Process,
+    z: &Tensor<B, 2, Int>,
+) -> Tensor<B, 3, Bool> {
     let [batch, length] = z.dims();
     z.clone()
         .equal_elem(process.num_tokens as i64)
         .reshape([batch, length, 1])
+}
+
+/// `Q(x, y)` for every real `y` (`[batch, length, N]`): the rate into the current token `x`
+/// from `y ≠ x`; `masked` is [`mask_positions`] as floats and `onehot` is [`one_hot_real`] of `z`.
+pub(crate) fn rate_into_current<B: Backend>(
+    process: &Process,
+    masked: Tensor<B, 3>,
+    onehot: Tensor<B, 3>,
+) -> Tensor<B, 3> {
+    let rate = process.rate_matrix();
+    masked.clone() * rate.to_mask + (masked.neg() + 1.0) * (onehot.neg() + 1.0) * rate.jump
 }
 
 /// Per-row kernel entries as `[rows, 1, 1]` tensors (rows = 1 broadcasts over the batch).

@@ -5,7 +5,7 @@ use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use gtl_diffusion::sampler::tokens_tensor;
-use gtl_diffusion::{Loss, Process, antithetic_times, nelbo};
+use gtl_diffusion::{Denoiser, Loss, Process, antithetic_times, nelbo};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -79,23 +79,38 @@ impl<B: AutodiffBackend> Objective<B, DenoiserNet<B>> for DenoiserObjective<'_, 
     }
 
     fn validate(&self, model: &<DenoiserNet<B> as AutodiffModule<B>>::InnerModule) -> f64 {
-        validation_nelbo(model, &self.process, self.validation, &self.device)
+        nelbo_per_token(
+            model,
+            &self.process,
+            self.validation,
+            1,
+            VALIDATION_SEED,
+            &self.device,
+        )
     }
 }
 
-/// NELBO per token of `data` with a fixed corruption seed (deterministic for given weights).
-pub fn validation_nelbo<B: Backend>(
-    model: &DenoiserNet<B>,
+/// NELBO per token of `data` under any denoiser, averaged over `repeats` corruptions drawn
+/// from a generator seeded with `seed` (deterministic for given weights).
+pub fn nelbo_per_token<B: Backend>(
+    denoiser: &dyn Denoiser<B>,
     process: &Process,
     data: &[Vec<u32>],
+    repeats: usize,
+    seed: u64,
     device: &B::Device,
 ) -> f64 {
-    let mut rng = ChaCha8Rng::seed_from_u64(VALIDATION_SEED);
-    let length = data[0].len();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut total = 0.0;
     for chunk in data.chunks(512) {
-        let bounds = nelbo::<B, _>(model, process, all_tokens::<B>(chunk, device), 1, &mut rng);
+        let bounds = nelbo::<B, _>(
+            denoiser,
+            process,
+            all_tokens::<B>(chunk, device),
+            repeats,
+            &mut rng,
+        );
         total += bounds.iter().sum::<f64>();
     }
-    total / (data.len() * length) as f64
+    total / (data.len() * data[0].len()) as f64
 }

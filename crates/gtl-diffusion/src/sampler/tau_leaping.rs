@@ -5,7 +5,7 @@ use rand::RngCore;
 
 use super::ancestral::run_steps;
 use super::{Sampler, Samples, in_batches};
-use crate::posterior::one_hot_real;
+use crate::posterior::{mask_positions, one_hot_real, rate_into_current};
 use crate::{Denoiser, DiffusionError, Process, concrete_score};
 
 /// How one τ-leap step turns scores into transition probabilities.
@@ -55,15 +55,6 @@ impl<B: Backend> Sampler<B> for TauLeaping {
     }
 }
 
-/// Per-state tensors `[batch, length, 1]`: 1 where the current token is the mask.
-fn masked_column<B: Backend>(process: &Process, z: &Tensor<B, 2, Int>) -> Tensor<B, 3> {
-    let [batch, length] = z.dims();
-    z.clone()
-        .equal_elem(process.num_tokens as i64)
-        .reshape([batch, length, 1])
-        .float()
-}
-
 /// Euler step probabilities over all states (unnormalised only through clamping).
 pub fn euler_probs<B: Backend>(
     process: &Process,
@@ -74,13 +65,10 @@ pub fn euler_probs<B: Backend>(
 ) -> Tensor<B, 3> {
     let n = process.num_tokens;
     let [batch, length, states] = score.dims();
-    let rate = process.rate_matrix();
     let dt = process.rate(t) * (t - s);
     let onehot = one_hot_real(z.clone(), n);
-    let masked = masked_column(process, &z);
-    // Q(x, y), rate into the current x from real y ≠ x.
-    let weight = masked.clone() * rate.to_mask
-        + (masked.clone().neg() + 1.0) * (onehot.clone().neg() + 1.0) * rate.jump;
+    let masked = mask_positions(process, &z).float();
+    let weight = rate_into_current(process, masked.clone(), onehot.clone());
     let real_moves = score.slice([0..batch, 0..length, 0..n]) * weight * dt;
     let leave = real_moves.clone().sum_dim(2);
     let stay = (leave.neg() + 1.0).clamp_min(0.0);
@@ -111,7 +99,7 @@ pub fn tweedie_probs<B: Backend>(
     // [exp(-ΔQ) s]_y for real y; exp(ΔQ)(x, y) = P_Δ(x | y).
     let staggered = real_score * (inverse.stay - inverse.jump) + total.clone() * inverse.jump;
     let onehot = one_hot_real(z.clone(), n);
-    let masked = masked_column(process, &z);
+    let masked = mask_positions(process, &z).float();
     let into_x = masked.clone() * forward.to_mask
         + (masked.clone().neg() + 1.0) * (onehot * (forward.stay - forward.jump) + forward.jump);
     let real = (staggered * into_x).clamp_min(0.0);
