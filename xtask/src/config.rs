@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use gtl_classifier::{Balance, EstimatorKind, RatioConfig};
 use gtl_diffusion::{Loss, Process, ProcessKind, Schedule};
 use gtl_markov::MarkovChain;
 use gtl_models::training::TrainingConfig;
@@ -25,6 +26,12 @@ pub struct ExperimentConfig {
     pub process: ProcessSection,
     /// The source denoiser.
     pub denoiser: DenoiserSection,
+    /// The clean and noisy domain classifiers.
+    #[serde(default)]
+    pub classifier: ClassifierSection,
+    /// The noisy ratio network `log r_φ(z_t, t)`.
+    #[serde(default)]
+    pub ratio: RatioSection,
 }
 
 /// Source and target chains and data set sizes.
@@ -213,6 +220,115 @@ pub struct DenoiserSection {
     pub training: TrainingConfig,
 }
 
+/// The clean domain classifier `c(x_0)` and the noisy one `d(z_t, t)` (MATH.md §5).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierSection {
+    /// "balanced" batches or "prior-correction" (natural proportions, logit shifted by
+    /// log(n_T/n_S)); the noisy classifier always uses balanced batches.
+    #[serde(default)]
+    pub balance: Balance,
+    /// Label smoothing ε in [0, 0.5): labels ε and 1 - ε.
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Network size (the clean classifier ignores `time_conditioning`: it sees clean data).
+    #[serde(default = "default_classifier_model")]
+    pub model: ModelSection,
+    /// Optimisation, shared by both classifiers.
+    #[serde(default = "default_classifier_training")]
+    pub training: TrainingConfig,
+}
+
+impl Default for ClassifierSection {
+    fn default() -> Self {
+        ClassifierSection {
+            balance: Balance::default(),
+            label_smoothing: 0.0,
+            model: default_classifier_model(),
+            training: default_classifier_training(),
+        }
+    }
+}
+
+/// The noisy ratio network and how it is trained.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatioSection {
+    /// "log-r" (regress onto the classifier's log r), "r" (onto r) or "noisy-classifier"
+    /// (the noisy classifier's logit is the estimate; nothing more is trained).
+    #[serde(default = "default_estimator")]
+    pub estimator: EstimatorKind,
+    /// Weight η of the cycle term (MSE to the noisy classifier on noised target data); 0 = off.
+    #[serde(default = "default_cycle_weight")]
+    pub cycle_weight: f64,
+    /// Network size.
+    #[serde(default = "default_ratio_model")]
+    pub model: ModelSection,
+    /// Optimisation.
+    #[serde(default = "default_ratio_training")]
+    pub training: TrainingConfig,
+}
+
+impl Default for RatioSection {
+    fn default() -> Self {
+        RatioSection {
+            estimator: default_estimator(),
+            cycle_weight: default_cycle_weight(),
+            model: default_ratio_model(),
+            training: default_ratio_training(),
+        }
+    }
+}
+
+fn default_estimator() -> EstimatorKind {
+    RatioConfig::default().estimator
+}
+
+fn default_cycle_weight() -> f64 {
+    RatioConfig::default().cycle_weight
+}
+
+fn small_rotary() -> ModelSection {
+    ModelSection {
+        preset: "small".into(),
+        positions: Some("rotary".into()),
+        ..ModelSection::default()
+    }
+}
+
+fn default_classifier_model() -> ModelSection {
+    small_rotary()
+}
+
+fn default_ratio_model() -> ModelSection {
+    small_rotary()
+}
+
+fn default_classifier_training() -> TrainingConfig {
+    TrainingConfig {
+        steps: 1000,
+        batch_size: 128,
+        learning_rate: 1e-3,
+        ..TrainingConfig::default()
+    }
+}
+
+fn default_ratio_training() -> TrainingConfig {
+    default_classifier_training()
+}
+
+impl ClassifierSection {
+    /// The options shared with the ratio stage, as gtl-classifier takes them.
+    pub fn ratio_config(&self, ratio: &RatioSection) -> RatioConfig {
+        RatioConfig {
+            estimator: ratio.estimator,
+            cycle_weight: ratio.cycle_weight,
+            balance: self.balance,
+            label_smoothing: self.label_smoothing,
+        }
+    }
+}
+
 impl ExperimentConfig {
     /// Reads and validates a TOML file.
     pub fn load(path: &Path) -> Result<Self> {
@@ -275,6 +391,26 @@ impl ExperimentConfig {
             .check(&process)
             .context("denoiser.loss")?;
         self.denoiser.training.validate("denoiser.training")?;
+        self.classifier
+            .model
+            .trunk(process.num_states(), d.length, "classifier.model")?;
+        self.classifier.training.validate("classifier.training")?;
+        self.ratio
+            .model
+            .trunk(process.num_states(), d.length, "ratio.model")?;
+        self.ratio.training.validate("ratio.training")?;
+        let ratio = self.classifier.ratio_config(&self.ratio);
+        // Both sections feed one RatioConfig; name each key under its own section.
+        RatioConfig {
+            label_smoothing: 0.0,
+            ..ratio
+        }
+        .validate("ratio")?;
+        RatioConfig {
+            cycle_weight: 0.0,
+            ..ratio
+        }
+        .validate("classifier")?;
         Ok(())
     }
 }
@@ -315,6 +451,68 @@ mod tests {
         );
         let err = format!("{:#}", ExperimentConfig::parse(&text).unwrap_err());
         assert!(err.contains("learning_rte"), "{err}");
+    }
+
+    const TINY: &str = include_str!("../../configs/markov-tiny.toml");
+
+    #[test]
+    fn network_sections_are_checked_under_their_own_names() {
+        let config = ExperimentConfig::parse(TINY).unwrap();
+        assert_eq!(config.ratio.estimator, EstimatorKind::LogR);
+        assert_eq!(config.classifier.training.steps, 300);
+        for (from, to, expected) in [
+            (
+                "estimator = \"log-r\"",
+                "estimator = \"ratio\"",
+                "unknown variant `ratio`",
+            ),
+            (
+                "cycle_weight = 0.1",
+                "cycle_weight = -1",
+                "ratio.cycle_weight = -1",
+            ),
+            (
+                "[classifier.model]",
+                "[classifier]\nlabel_smoothing = 0.5\n[classifier.model]",
+                "classifier.label_smoothing = 0.5",
+            ),
+            (
+                "[classifier.model]",
+                "[classifier]\nbalance = \"even\"\n[classifier.model]",
+                "unknown variant `even`",
+            ),
+            ("steps = 300", "steps = 0", "classifier.training.steps = 0"),
+            (
+                "[ratio.model]\npreset = \"tiny\"",
+                "[ratio.model]\npreset = \"tiny\"\nnum_heads = 3",
+                "ratio.model",
+            ),
+            (
+                "[ratio.training]",
+                "[ratio.training]\nlearning_rat = 1",
+                "unknown field `learning_rat`",
+            ),
+        ] {
+            assert!(TINY.contains(from), "the tiny config should contain {from}");
+            let text = TINY.replacen(from, to, 1);
+            let err = format!("{:#}", ExperimentConfig::parse(&text).unwrap_err());
+            assert!(err.contains(expected), "{from} -> {to}: {err}");
+        }
+    }
+
+    #[test]
+    fn network_sections_have_defaults() {
+        let config = ExperimentConfig::parse(DEFAULT).unwrap();
+        let minimal = DEFAULT
+            .split("\n[classifier")
+            .next()
+            .unwrap()
+            .split("\n[ratio")
+            .next()
+            .unwrap();
+        let defaults = ExperimentConfig::parse(minimal).unwrap();
+        assert_eq!(defaults.classifier.model.preset, "small");
+        assert_eq!(defaults.ratio.estimator, config.ratio.estimator);
     }
 
     #[test]

@@ -4,6 +4,9 @@ mod backend;
 mod config;
 mod markov_chain;
 mod oracle;
+mod plot;
+mod ratio;
+mod study;
 mod train;
 
 use anyhow::Result;
@@ -39,6 +42,9 @@ enum Command {
     OracleConvergence(oracle::ConvergenceArgs),
     /// Train one stage of an experiment (writes runs/<name>/<stage>/).
     Train(train::TrainArgs),
+    /// Compare the ratio estimators (log-r, r, each ± cycle term, noisy classifier) against
+    /// the exact log h_t at several target data set sizes (writes runs/<name>/ratio-study/).
+    RatioStudy(study::RatioStudyArgs),
     /// The richest demo available: every process and sampler on exact oracles, checked by
     /// enumeration (writes runs/demo/).
     Demo(oracle::DemoArgs),
@@ -76,5 +82,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::OracleConvergence(args) => oracle::convergence(args),
         Command::Demo(args) => oracle::demo(args),
         Command::Train(args) => train::run(args),
+        Command::RatioStudy(args) => study::run(args),
     }
 }
