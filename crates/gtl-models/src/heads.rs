@@ -153,11 +153,18 @@ impl<B: Backend> ScalarNet<B> {
     /// Scalars `[batch]` for `tokens` (`[batch, length]`) at times `t` (`[batch]`).
     pub fn forward(&self, tokens: Tensor<B, 2, Int>, t: Tensor<B, 1>) -> Tensor<B, 1> {
         let [batch, _] = tokens.dims();
-        let pooled = self
-            .trunk
-            .forward(tokens, t)
-            .mean_dim(1)
-            .reshape([batch, self.trunk.d_model]);
+        self.pool(self.trunk.forward(tokens, t), batch)
+    }
+
+    /// Scalars `[batch]` for one-hot inputs `[batch, length, vocab_size]`, differentiable in
+    /// the input (see [`Trunk::forward_one_hot`]).
+    pub fn forward_one_hot(&self, one_hot: Tensor<B, 3>, t: Tensor<B, 1>) -> Tensor<B, 1> {
+        let [batch, _, _] = one_hot.dims();
+        self.pool(self.trunk.forward_one_hot(one_hot, t), batch)
+    }
+
+    fn pool(&self, hidden: Tensor<B, 3>, batch: usize) -> Tensor<B, 1> {
+        let pooled = hidden.mean_dim(1).reshape([batch, self.trunk.d_model]);
         self.head.forward(pooled).reshape([batch])
     }
 }

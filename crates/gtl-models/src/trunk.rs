@@ -190,13 +190,29 @@ impl<B: Backend> Trunk<B> {
     /// Hidden states `[batch, length, d_model]` of `tokens` (`[batch, length]`) at times `t`
     /// (`[batch]`; ignored without time conditioning). Panics if `length > max_length`.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>, t: Tensor<B, 1>) -> Tensor<B, 3> {
-        let [batch, length] = tokens.dims();
+        self.forward_embedded(self.token_embedding.forward(tokens), t)
+    }
+
+    /// [`Trunk::forward`] on one-hot (or any soft) inputs `[batch, length, vocab_size]`: the
+    /// token embedding becomes a matrix product, so the output is differentiable in the input
+    /// (first-order Taylor guidance). Equals `forward` on exact one-hot rows.
+    pub fn forward_one_hot(&self, one_hot: Tensor<B, 3>, t: Tensor<B, 1>) -> Tensor<B, 3> {
+        let [batch, length, vocab] = one_hot.dims();
+        let weight = self.token_embedding.weight.val();
+        let embedded = one_hot
+            .reshape([batch * length, vocab])
+            .matmul(weight)
+            .reshape([batch, length, self.d_model]);
+        self.forward_embedded(embedded, t)
+    }
+
+    fn forward_embedded(&self, mut x: Tensor<B, 3>, t: Tensor<B, 1>) -> Tensor<B, 3> {
+        let [batch, length, _] = x.dims();
         assert!(
             length <= self.max_length,
             "sequence length {length} exceeds the trunk's max_length {}",
             self.max_length
         );
-        let mut x = self.token_embedding.forward(tokens);
         if let Some(positions) = &self.position_embedding {
             x = x + positions.val().narrow(0, 0, length).unsqueeze::<3>();
         }
