@@ -11,7 +11,10 @@ use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
 pub use ancestral::Ancestral;
-pub use one_position::{Confidence, OnePosition, Order};
+pub use one_position::{
+    Confidence, OnePosition, Order, gather_positions, most_confident_positions,
+    random_masked_positions,
+};
 pub use tau_leaping::{LeapRule, TauLeaping, euler_probs, tweedie_probs};
 
 use crate::{Denoiser, DiffusionError, Process};
@@ -32,6 +35,11 @@ pub struct SamplerStats {
     pub denoiser_calls: usize,
     /// Sequences passed through the denoiser, summed over calls.
     pub denoised_rows: usize,
+    /// Ratio-model forward calls (guided samplers; 0 otherwise).
+    pub ratio_calls: usize,
+    /// Sequences scored by the ratio model, summed over calls (a Taylor step counts its
+    /// forward-and-backward pass as one row per sequence).
+    pub ratio_rows: usize,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
@@ -40,6 +48,8 @@ impl SamplerStats {
     fn add(&mut self, other: SamplerStats) {
         self.denoiser_calls += other.denoiser_calls;
         self.denoised_rows += other.denoised_rows;
+        self.ratio_calls += other.ratio_calls;
+        self.ratio_rows += other.ratio_rows;
         self.seconds += other.seconds;
     }
 }
@@ -155,8 +165,9 @@ impl SamplerConfig {
     }
 }
 
-/// Runs `sample_batch` over batches of at most `batch_size` rows and concatenates the results.
-fn in_batches(
+/// Runs `sample_batch` over batches of at most `batch_size` rows and concatenates the results;
+/// `stats.seconds` is the wall time of the whole call.
+pub fn in_batches(
     count: usize,
     batch_size: usize,
     mut sample_batch: impl FnMut(usize) -> Result<Samples, DiffusionError>,

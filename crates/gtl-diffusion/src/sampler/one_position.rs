@@ -88,7 +88,12 @@ impl<B: Backend> Sampler<B> for OnePosition {
     }
 }
 
-fn random_masked_positions(
+/// Per row of host `tokens` (`rows × length`), one masked position drawn uniformly (one RNG
+/// draw per row).
+///
+/// # Panics
+/// If a row has no masked position.
+pub fn random_masked_positions(
     tokens: &[u32],
     rows: usize,
     length: usize,
@@ -133,7 +138,7 @@ pub fn most_confident_positions<B: Backend>(
 }
 
 /// Rows of `log_x0` at one position per row: `[rows, 1, N]`.
-fn gather_positions<B: Backend>(
+pub fn gather_positions<B: Backend>(
     log_x0: Tensor<B, 3>,
     positions: &[usize],
     device: &B::Device,
