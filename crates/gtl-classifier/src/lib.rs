@@ -69,6 +69,15 @@ pub trait RatioModel<B: Backend> {
     }
 }
 
+/// The input gradient of a ratio model, `G = ∂ log h_t / ∂ one_hot(z)` at noisy `tokens`
+/// (`[rows, length]`) and times `t` (`[rows]`), shape `[rows, length, vocab]` (vocab includes
+/// the mask where the process has one): first-order (Taylor) guidance estimates every
+/// substitution as `log h(z^{ℓ←v}) - log h(z) ≈ G[ℓ, v] - G[ℓ, z^ℓ]`.
+pub trait OneHotGradient<B: Backend> {
+    /// The gradient.
+    fn one_hot_gradient(&self, tokens: Tensor<B, 2, Int>, t: Tensor<B, 1>) -> Tensor<B, 3>;
+}
+
 impl<B: Backend, R: RatioModel<B> + ?Sized> RatioModel<B> for &R {
     fn log_ratio(&self, tokens: Tensor<B, 2, Int>, t: Tensor<B, 1>) -> Tensor<B, 1> {
         (**self).log_ratio(tokens, t)

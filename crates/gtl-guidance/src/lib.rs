@@ -25,7 +25,7 @@ pub use exact::ExactGuidance;
 pub use gamma::GammaSchedule;
 pub use planner::{Planner, PositionRule};
 pub use scheduled::ScheduledGtl;
-pub use scorer::{OneHotGradient, Scorer, TaylorRatio};
+pub use scorer::{Scorer, TaylorRatio};
 
 /// Errors of the guided samplers.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,6 @@ pub enum GuidanceError {
 }
 
 #[doc(no_inline)]
-pub use gtl_classifier::RatioModel;
+pub use gtl_classifier::{OneHotGradient, RatioModel};
 #[doc(no_inline)]
 pub use gtl_diffusion::Denoiser;

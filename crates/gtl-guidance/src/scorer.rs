@@ -3,18 +3,11 @@
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use gtl_classifier::RatioModel;
+use gtl_classifier::{OneHotGradient, RatioModel};
 use gtl_diffusion::sampler::SamplerStats;
 use gtl_models::ScalarNet;
 
 use crate::GuidanceError;
-
-/// `∂ log r / ∂ one_hot(z)`: the input gradient of a ratio model at `tokens` (`[rows, length]`)
-/// and times `t` (`[rows]`), shape `[rows, length, vocab]` (vocab includes the mask).
-pub trait OneHotGradient<B: Backend> {
-    /// The gradient; `log r(z^{ℓ←v}) - log r(z) ≈ G[ℓ, v] - G[ℓ, z^ℓ]`.
-    fn one_hot_gradient(&self, tokens: Tensor<B, 2, Int>, t: Tensor<B, 1>) -> Tensor<B, 3>;
-}
 
 /// A ratio network on an autodiff backend, differentiated with respect to its one-hot input;
 /// used by samplers running on the inner backend.

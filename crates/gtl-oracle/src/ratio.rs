@@ -3,9 +3,9 @@
 //! (MATH.md §5, §6).
 
 use burn::prelude::*;
-use gtl_classifier::RatioModel;
+use gtl_classifier::{OneHotGradient, RatioModel};
 use gtl_diffusion::{Process, ProcessKind};
-use gtl_markov::hmm::log_h_batch;
+use gtl_markov::hmm::{log_h_batch, smooth};
 use gtl_markov::{MarkovChain, TokenKernel};
 
 use crate::{OracleError, emission_kernel};
@@ -74,6 +74,71 @@ impl MarkovLogRatio {
             .map(|&t| emission_kernel(self.process.num_tokens, self.process.kernel(t)))
             .collect();
         log_h_batch(&self.source, &self.target, &kernels, sequences)
+    }
+}
+
+impl MarkovLogRatio {
+    /// `∂ log h_t / ∂ w[ℓ, v]` at `w = one_hot(z)` of the multilinear extension
+    /// `p_t(w) = Σ_x p(x) Π_ℓ Σ_v w[ℓ, v] K_t(v | x^ℓ)` (and likewise `q_t`), row-major
+    /// `[length × vocab]` with vocab = the process's states (mask included). Per chain,
+    /// `∂ log p_t / ∂ w[ℓ, v] = Σ_x c(x) K_t(v | x) / Σ_x c(x) K_t(z^ℓ | x)` with `c` the
+    /// cavity marginal `p(x^ℓ | z^{-ℓ})`: the smoothed marginal divided by the emission where
+    /// every emission of `z^ℓ` is positive, else the marginal at `ℓ` with `ℓ` re-masked (the
+    /// mask's emission is the same for every token). Uniform at `t = 0` has neither; its
+    /// gradient is then taken over the tokens that can emit `z^ℓ`.
+    pub fn one_hot_gradient_host(&self, z: &[u32], t: f64) -> Vec<f64> {
+        let kernel = emission_kernel(self.process.num_tokens, self.process.kernel(t));
+        let vocab = self.process.num_states();
+        let n = self.process.num_tokens;
+        let mask = self.process.mask_token().map(|m| m as u32);
+        let mut gradient = vec![0.0; z.len() * vocab];
+        for (chain, sign) in [(&self.target, 1.0), (&self.source, -1.0)] {
+            let smoothed = smooth(chain, &kernel, z);
+            for (l, &observed) in z.iter().enumerate() {
+                let emits = |x: usize| kernel.prob(observed, x as u32);
+                let cavity: Vec<f64> = match mask {
+                    Some(mask) if (0..n).any(|x| emits(x) == 0.0) => {
+                        let mut masked = z.to_vec();
+                        masked[l] = mask;
+                        smooth(chain, &kernel, &masked).marginal(l).to_vec()
+                    }
+                    _ => (0..n)
+                        .map(|x| {
+                            let e = emits(x);
+                            if e > 0.0 {
+                                smoothed.marginal(l)[x] / e
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect(),
+                };
+                let evidence: f64 = (0..n).map(|x| cavity[x] * emits(x)).sum();
+                for v in 0..vocab {
+                    let into: f64 = (0..n)
+                        .map(|x| cavity[x] * kernel.prob(v as u32, x as u32))
+                        .sum();
+                    gradient[l * vocab + v] += sign * into / evidence;
+                }
+            }
+        }
+        gradient
+    }
+}
+
+impl<B: Backend> OneHotGradient<B> for MarkovLogRatio {
+    fn one_hot_gradient(&self, tokens: Tensor<B, 2, Int>, t: Tensor<B, 1>) -> Tensor<B, 3> {
+        let [batch, length] = tokens.dims();
+        let device = tokens.device();
+        let vocab = self.process.num_states();
+        let (ids, times) = crate::host_rows(tokens, t);
+        let values: Vec<f32> = ids
+            .chunks(length)
+            .zip(times)
+            .flat_map(|(z, t)| self.one_hot_gradient_host(z, t))
+            .map(|g| g as f32)
+            .collect();
+        Tensor::from_data(TensorData::new(values, [batch, length, vocab]), &device)
     }
 }
 
@@ -212,6 +277,79 @@ mod tests {
                     (value - expected).abs() < 1e-12 * expected.abs().max(1.0),
                     "{kind:?}: log h_0 = {value}, log r = {expected}"
                 );
+            }
+        }
+    }
+
+    /// `log p_t(w)` of the multilinear extension by brute-force enumeration over x.
+    fn soft_log_evidence(chain: &MarkovChain, kernel: &TokenKernel, w: &[Vec<f64>]) -> f64 {
+        let n = chain.num_states();
+        let length = w.len();
+        let mut total = 0.0;
+        for index in 0..n.pow(length as u32) {
+            let x: Vec<u32> = (0..length)
+                .map(|l| ((index / n.pow(l as u32)) % n) as u32)
+                .collect();
+            let emission: f64 = x
+                .iter()
+                .zip(w)
+                .map(|(&x, row)| {
+                    row.iter()
+                        .enumerate()
+                        .map(|(v, &weight)| weight * kernel.prob(v as u32, x))
+                        .sum::<f64>()
+                })
+                .product();
+            total += chain.log_likelihood(&x).exp() * emission;
+        }
+        total.ln()
+    }
+
+    #[test]
+    fn one_hot_gradient_matches_finite_differences_of_the_multilinear_extension() {
+        let (n, length) = (3, 4);
+        for kind in [
+            ProcessKind::Absorbing,
+            ProcessKind::Uniform,
+            ProcessKind::Roulette { mask_rate: 0.8 },
+        ] {
+            let process = Process::new(kind, n, Schedule::default()).unwrap();
+            let oracle = MarkovLogRatio::new(
+                MarkovChain::dirichlet(n, 1.0, 5).unwrap(),
+                MarkovChain::diagonal(n, 0.7).unwrap(),
+                process,
+            )
+            .unwrap();
+            let vocab = process.num_states();
+            let t = 0.45;
+            let kernel = emission_kernel(n, process.kernel(t));
+            let z: Vec<u32> = (0..length).map(|l| ((l * 2) % vocab) as u32).collect();
+            let one_hot: Vec<Vec<f64>> = z
+                .iter()
+                .map(|&v| {
+                    (0..vocab)
+                        .map(|u| f64::from(u8::from(u == v as usize)))
+                        .collect()
+                })
+                .collect();
+            let log_h = |w: &[Vec<f64>]| {
+                soft_log_evidence(oracle.target(), &kernel, w)
+                    - soft_log_evidence(oracle.source(), &kernel, w)
+            };
+            let gradient = oracle.one_hot_gradient_host(&z, t);
+            let step = 1e-6;
+            for l in 0..length {
+                for v in 0..vocab {
+                    let (mut plus, mut minus) = (one_hot.clone(), one_hot.clone());
+                    plus[l][v] += step;
+                    minus[l][v] -= step;
+                    let difference = (log_h(&plus) - log_h(&minus)) / (2.0 * step);
+                    let analytic = gradient[l * vocab + v];
+                    assert!(
+                        (difference - analytic).abs() < 1e-6 * (1.0 + analytic.abs()),
+                        "{kind:?} ({l}, {v}): finite difference {difference}, analytic {analytic}"
+                    );
+                }
             }
         }
     }
