@@ -1,6 +1,7 @@
 //! `cargo xtask`: gtl's experiment runner. Every subcommand is one module with one entry point.
 
 mod backend;
+mod bench;
 mod config;
 mod markov_chain;
 mod oracle;
@@ -45,6 +46,9 @@ enum Command {
     /// Compare the ratio estimators (log-r, r, each ± cycle term, noisy classifier) against
     /// the exact log h_t at several target data set sizes (writes runs/<name>/ratio-study/).
     RatioStudy(study::RatioStudyArgs),
+    /// Benchmarks (writes CSV, JSON and a PNG under --out).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// The richest demo available: every process and sampler on exact oracles, checked by
     /// enumeration (writes runs/demo/).
     Demo(oracle::DemoArgs),
@@ -83,5 +87,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => oracle::demo(args),
         Command::Train(args) => train::run(args),
         Command::RatioStudy(args) => study::run(args),
+        Command::Bench(command) => bench::run(command),
     }
 }

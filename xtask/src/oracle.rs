@@ -10,9 +10,10 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 use gtl_diffusion::sampler::{Confidence, Order, SamplerConfig, SamplerKind};
 use gtl_diffusion::{Process, ProcessKind, Schedule};
+use gtl_guidance::{ExactGuidance, GammaSchedule, PositionRule, ScheduledGtl, Scorer};
 use gtl_markov::MarkovChain;
 use gtl_markov::metrics::{chi_square, total_variation, tv_null_quantile};
-use gtl_oracle::MarkovDenoiser;
+use gtl_oracle::{MarkovDenoiser, MarkovLogRatio};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -42,6 +43,20 @@ pub enum SamplerChoice {
     Euler,
     /// Tweedie τ-leaping.
     Tweedie,
+}
+
+/// Guidance on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GuidanceChoice {
+    /// Unguided: sample the chain of --chain.
+    None,
+    /// Exact per-position guidance on multi-position steps (--steps; any process).
+    Exact,
+    /// Scheduled GTL: one position per step (--order), the denoiser's --top-n candidates
+    /// scored by the exact ratio (absorbing).
+    Gtl,
+    /// Scheduled GTL with first-order (Taylor) scores from the exact ratio's one-hot gradient.
+    Taylor,
 }
 
 /// Position orders of the one-position sampler.
@@ -133,6 +148,22 @@ pub struct OracleSampleArgs {
     /// Output JSONL: one JSON array of token ids per line.
     #[arg(long)]
     out: PathBuf,
+    /// Target chain JSON: guided samplers target it with the exact log h_t of
+    /// (--target-chain vs --chain); the check then compares samples with the target.
+    #[arg(long)]
+    target_chain: Option<PathBuf>,
+    /// Guidance (needs --target-chain unless none).
+    #[arg(long, value_enum, default_value_t = GuidanceChoice::None)]
+    guidance: GuidanceChoice,
+    /// Guidance strength γ (≥ 0; 1 is exact for gtl with all candidates).
+    #[arg(long, default_value_t = 1.0)]
+    gamma: f64,
+    /// Candidates per step for gtl and taylor (default: all N tokens).
+    #[arg(long)]
+    top_n: Option<usize>,
+    /// Largest batch of candidate sequences per ratio call.
+    #[arg(long, default_value_t = 4096)]
+    chunk_rows: usize,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -145,6 +176,16 @@ struct OracleJob {
     samples: usize,
     length: usize,
     seed: u64,
+    guidance: Option<GuidedJob>,
+}
+
+/// The guided part of an oracle job.
+struct GuidedJob {
+    target: MarkovChain,
+    kind: GuidanceChoice,
+    gamma: f64,
+    top_n: Option<usize>,
+    chunk_rows: usize,
 }
 
 impl BackendTask for OracleJob {
@@ -152,17 +193,72 @@ impl BackendTask for OracleJob {
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
         self.sampler.validate(&self.process)?;
-        let denoiser = MarkovDenoiser::new(self.chain, self.process)?;
-        let sampler = self.sampler.build::<B::InnerBackend>();
+        let denoiser = MarkovDenoiser::new(self.chain.clone(), self.process)?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        Ok(sampler.sample(
-            &denoiser,
-            &self.process,
-            self.samples,
-            self.length,
-            &device,
-            &mut rng,
-        )?)
+        let Some(guided) = self.guidance else {
+            let sampler = self.sampler.build::<B::InnerBackend>();
+            return Ok(sampler.sample(
+                &denoiser,
+                &self.process,
+                self.samples,
+                self.length,
+                &device,
+                &mut rng,
+            )?);
+        };
+        let ratio = MarkovLogRatio::new(self.chain, guided.target, self.process)?;
+        let gamma = GammaSchedule::Constant(guided.gamma);
+        let exact: Scorer<B::InnerBackend> = Scorer::Exact {
+            ratio: &ratio,
+            chunk_rows: guided.chunk_rows,
+        };
+        let order = match self.sampler.order {
+            Order::Random => PositionRule::Random,
+            Order::Confidence(kind) => PositionRule::Confidence(kind),
+        };
+        let scheduled = ScheduledGtl {
+            order,
+            top_n: guided.top_n,
+            gamma: gamma.clone(),
+            batch_size: self.sampler.batch_size,
+        };
+        let samples = match guided.kind {
+            GuidanceChoice::None => unreachable!("unguided jobs carry no guidance"),
+            GuidanceChoice::Exact => ExactGuidance {
+                steps: self.sampler.steps,
+                t_end: self.sampler.t_end,
+                gamma,
+                batch_size: self.sampler.batch_size,
+            }
+            .sample(
+                &denoiser,
+                exact,
+                &self.process,
+                self.samples,
+                self.length,
+                &device,
+                &mut rng,
+            )?,
+            GuidanceChoice::Gtl => scheduled.sample(
+                &denoiser,
+                exact,
+                &self.process,
+                self.samples,
+                self.length,
+                &device,
+                &mut rng,
+            )?,
+            GuidanceChoice::Taylor => scheduled.sample(
+                &denoiser,
+                Scorer::Taylor(&ratio),
+                &self.process,
+                self.samples,
+                self.length,
+                &device,
+                &mut rng,
+            )?,
+        };
+        Ok(samples)
     }
 }
 
@@ -173,6 +269,27 @@ pub fn sample(args: OracleSampleArgs) -> Result<()> {
     }
     let chain = MarkovChain::load_json(&args.chain)?;
     let process = make_process(args.process, chain.num_states(), args.mask_rate)?;
+    let target = match &args.target_chain {
+        Some(path) => Some(MarkovChain::load_json(path)?),
+        None => None,
+    };
+    let guidance = match (args.guidance, &target) {
+        (GuidanceChoice::None, _) => None,
+        (_, None) => bail!("--guidance {:?} needs --target-chain", args.guidance),
+        (kind, Some(target)) => Some(GuidedJob {
+            target: target.clone(),
+            kind,
+            gamma: args.gamma,
+            top_n: args.top_n,
+            chunk_rows: args.chunk_rows,
+        }),
+    };
+    if guidance.is_some() && args.sampler != SamplerChoice::Ancestral {
+        tracing::warn!(
+            "--sampler is ignored with --guidance: exact guidance is ancestral, gtl and taylor \
+             reveal one position per step"
+        );
+    }
     let job = OracleJob {
         chain: chain.clone(),
         process,
@@ -180,6 +297,12 @@ pub fn sample(args: OracleSampleArgs) -> Result<()> {
         samples: args.samples,
         length: args.length,
         seed: args.seed,
+        guidance,
+    };
+    // Guided samples are checked against the target chain.
+    let chain = match (&job.guidance, target) {
+        (Some(_), Some(target)) => target,
+        _ => chain,
     };
     let samples = dispatch(args.backend.backend, args.backend.device, job)?;
     write_jsonl(&args.out, &samples.tokens)?;
@@ -187,6 +310,7 @@ pub fn sample(args: OracleSampleArgs) -> Result<()> {
         samples = samples.tokens.len(),
         seconds = samples.stats.seconds,
         denoiser_calls = samples.stats.denoiser_calls,
+        ratio_rows = samples.stats.ratio_rows,
         out = %args.out.display(),
         "samples written"
     );
@@ -371,6 +495,7 @@ fn run_settings(
             samples,
             length,
             seed: chain_seed * 1000 + steps as u64,
+            guidance: None,
         };
         let result = dispatch(backend.backend, backend.device, job)?;
         rows.push(Row {
