@@ -32,6 +32,30 @@ pub struct ExperimentConfig {
     /// The noisy ratio network `log r_φ(z_t, t)`.
     #[serde(default)]
     pub ratio: RatioSection,
+    /// The planner of scheduled GTL (absorbing process).
+    #[serde(default)]
+    pub planner: PlannerSection,
+}
+
+/// The planner: a per-position head trained against the frozen source denoiser.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannerSection {
+    /// Network size.
+    #[serde(default = "default_classifier_model")]
+    pub model: ModelSection,
+    /// Optimisation.
+    #[serde(default = "default_classifier_training")]
+    pub training: TrainingConfig,
+}
+
+impl Default for PlannerSection {
+    fn default() -> Self {
+        PlannerSection {
+            model: default_classifier_model(),
+            training: default_classifier_training(),
+        }
+    }
 }
 
 /// Source and target chains and data set sizes.
@@ -399,6 +423,10 @@ impl ExperimentConfig {
             .model
             .trunk(process.num_states(), d.length, "ratio.model")?;
         self.ratio.training.validate("ratio.training")?;
+        self.planner
+            .model
+            .trunk(process.num_states(), d.length, "planner.model")?;
+        self.planner.training.validate("planner.training")?;
         let ratio = self.classifier.ratio_config(&self.ratio);
         // Both sections feed one RatioConfig; name each key under its own section.
         RatioConfig {
@@ -525,12 +553,12 @@ mod tests {
                 "process.kind = \"gaussian\"",
             ),
             (
-                "preset = \"small\"",
+                "preset = \"tiny\"",
                 "preset = \"huge\"",
                 "denoiser.model.preset",
             ),
             (
-                "learning_rate = 3e-4",
+                "learning_rate = 2e-3",
                 "learning_rate = 0.0",
                 "denoiser.training.learning_rate = 0",
             ),

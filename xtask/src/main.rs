@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod markov_chain;
 mod oracle;
+mod planner;
 mod plot;
 mod ratio;
 mod study;

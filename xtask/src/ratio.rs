@@ -531,3 +531,73 @@ impl BackendTask for RatioStage {
         Ok(summary)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, NdArray};
+
+    use super::*;
+
+    const TINY: &str = include_str!("../../configs/markov-tiny.toml");
+
+    /// The classifier and ratio stages on a few steps: artefacts, finite scores, one error row
+    /// per t-bin and domain, and a ratio stage refusing classifiers of another configuration.
+    #[test]
+    fn classifier_then_ratio_stage_write_their_artefacts() {
+        let text = TINY.replace("steps = 300", "steps = 40");
+        let config = ExperimentConfig::parse(&text).unwrap();
+        let run_dir =
+            std::env::temp_dir().join(format!("gtl-xtask-ratio-stages-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&run_dir);
+        type TB = Autodiff<NdArray>;
+        let classifier = ClassifierStage {
+            config: config.clone(),
+            run_dir: run_dir.clone(),
+            resume: false,
+        }
+        .run::<TB>(Default::default())
+        .unwrap();
+        assert!(classifier.clean_scores.accuracy.is_finite());
+        assert!(classifier.noisy_mse_target.is_finite());
+        let ratio = RatioStage {
+            config: config.clone(),
+            run_dir: run_dir.clone(),
+            dir: run_dir.join("ratio"),
+            resume: false,
+        }
+        .run::<TB>(Default::default())
+        .unwrap();
+        assert!(ratio.mse_source.is_finite() && ratio.mse_target.is_finite());
+        for file in [
+            "classifier/clean/model.mpk",
+            "classifier/noisy/model.mpk",
+            "classifier/noisy_error.csv",
+            "classifier/summary.json",
+            "ratio/model.mpk",
+            "ratio/ratio_error.csv",
+            "ratio/summary.json",
+        ] {
+            assert!(run_dir.join(file).is_file(), "{file} missing");
+        }
+        let csv = std::fs::read_to_string(run_dir.join("ratio/ratio_error.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 1 + 2 * (TIME_BINS + 1));
+        let loaded = load_ratio_model::<NdArray>(&config, &run_dir, &Default::default());
+        assert!(loaded.is_ok());
+
+        let mut other = config.clone();
+        other.data.target_size = 150;
+        let err = RatioStage {
+            config: other,
+            run_dir: run_dir.clone(),
+            dir: run_dir.join("ratio-other"),
+            resume: false,
+        }
+        .run::<TB>(Default::default())
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("different [data], [process], [classifier]"),
+            "{err:#}"
+        );
+        let _ = std::fs::remove_dir_all(&run_dir);
+    }
+}

@@ -29,6 +29,8 @@ pub enum Stage {
     Classifier,
     /// The noisy ratio network log r_φ(z_t, t) (needs the classifier stage).
     Ratio,
+    /// The planner of scheduled GTL (needs the denoiser stage; absorbing process).
+    Planner,
 }
 
 impl Stage {
@@ -38,6 +40,7 @@ impl Stage {
             Stage::Denoiser => "denoiser",
             Stage::Classifier => "classifier",
             Stage::Ratio => "ratio",
+            Stage::Planner => "planner",
         }
     }
 }
@@ -104,6 +107,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
             ratio::RatioStage {
                 config,
                 dir: run_dir.join(Stage::Ratio.dir_name()),
+                run_dir,
+                resume: args.resume,
+            },
+        )?)?,
+        Stage::Planner => serde_json::to_value(dispatch(
+            backend,
+            device,
+            crate::planner::PlannerStage {
+                config,
                 run_dir,
                 resume: args.resume,
             },

@@ -18,12 +18,14 @@
 mod exact;
 mod gamma;
 mod planner;
+mod planner_training;
 mod scheduled;
 mod scorer;
 
 pub use exact::ExactGuidance;
 pub use gamma::GammaSchedule;
 pub use planner::{Planner, PositionRule};
+pub use planner_training::{OrderAccuracy, PlannerObjective, order_accuracy};
 pub use scheduled::ScheduledGtl;
 pub use scorer::{Scorer, TaylorRatio};
 
