@@ -52,9 +52,12 @@ pub struct GuidanceBenchArgs {
     /// Largest batch of candidate sequences per ratio call.
     #[arg(long, default_value_t = 4096)]
     chunk_rows: usize,
-    /// Network preset of the denoiser and the ratio network.
-    #[arg(long, default_value = "tiny")]
+    /// Network preset of the denoiser.
+    #[arg(long, default_value = "small")]
     preset: String,
+    /// Network preset of the ratio network (smaller than the denoiser, as in GTL).
+    #[arg(long, default_value = "tiny")]
+    ratio_preset: String,
     /// Output folder.
     #[arg(long, default_value = "runs/bench-guidance")]
     out: PathBuf,
@@ -135,6 +138,7 @@ fn guidance(args: GuidanceBenchArgs) -> Result<()> {
         "backend": format!("{:?}", args.backend.backend),
         "length": args.length,
         "preset": args.preset,
+        "ratio_preset": args.ratio_preset,
         "rows": rows,
         "slopes": slopes,
     });
@@ -255,10 +259,11 @@ impl BackendTask for GuidanceBench {
         let (vocab, length) = (self.vocab, self.args.length);
         let process = Process::new(ProcessKind::Absorbing, vocab, Schedule::default())?;
         let trunk = TrunkConfig::preset(&self.args.preset, vocab + 1, length)?;
+        let ratio_trunk = TrunkConfig::preset(&self.args.ratio_preset, vocab + 1, length)?;
         B::seed(&device, 0);
         let denoiser: DenoiserNet<B::InnerBackend> =
-            DenoiserNetConfig::new(trunk.clone(), vocab, true).init(&device);
-        let ratio_ad: ScalarNet<B> = ScalarNetConfig::new(trunk).init(&device);
+            DenoiserNetConfig::new(trunk, vocab, true).init(&device);
+        let ratio_ad: ScalarNet<B> = ScalarNetConfig::new(ratio_trunk).init(&device);
         let ratio = ratio_ad.valid();
         let taylor = TaylorRatio { net: ratio_ad };
         let exact: Scorer<B::InnerBackend> = Scorer::Exact {

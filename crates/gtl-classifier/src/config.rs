@@ -12,11 +12,12 @@ use crate::ratio::RatioEstimator;
 pub enum EstimatorKind {
     /// Ratio network regressed onto the clean classifier's `log r(x_0)` (the reference code's
     /// choice; optimum `E[log r | z_t] ≤ log h_t`).
-    #[default]
     LogR,
     /// Ratio network with `exp(out)` regressed onto `r(x_0)` (TGDP; optimum `h_t`).
     R,
-    /// The noisy domain classifier's logit, no ratio network.
+    /// The noisy domain classifier's logit, no ratio network: the default, the lowest error
+    /// against the exact `log h_t` in the ratio study (docs/ratio-estimators.md).
+    #[default]
     NoisyClassifier,
 }
 
@@ -83,7 +84,7 @@ pub struct RatioConfig {
 impl Default for RatioConfig {
     fn default() -> Self {
         RatioConfig {
-            estimator: EstimatorKind::LogR,
+            estimator: EstimatorKind::NoisyClassifier,
             cycle_weight: 0.1,
             balance: Balance::Balanced,
             label_smoothing: 0.0,

@@ -134,10 +134,8 @@ fn config_parses_the_documented_names_and_rejects_unknown_keys() {
     config.validate("ratio").unwrap();
     let defaults: RatioConfig = serde_json::from_str("{}").unwrap();
     assert_eq!(defaults, RatioConfig::default());
-    assert_eq!(
-        defaults.estimator.regression(),
-        Some(RatioEstimator::LogRatio)
-    );
+    assert_eq!(defaults.estimator, EstimatorKind::NoisyClassifier);
+    assert_eq!(defaults.estimator.regression(), None);
     assert_eq!(defaults.cycle_weight, 0.1);
     for (name, kind) in [("log-r", EstimatorKind::LogR), ("r", EstimatorKind::R)] {
         let parsed: EstimatorKind = serde_json::from_str(&format!("\"{name}\"")).unwrap();
