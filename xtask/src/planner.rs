@@ -54,7 +54,7 @@ pub fn load_denoiser<B: burn::prelude::Backend>(
             .denoiser
             .model
             .trunk(process.num_states(), config.data.length, "denoiser.model")?;
-    let net = DenoiserNetConfig::new(trunk, config.data.states, process.has_mask());
+    let net = DenoiserNetConfig::for_process(trunk, &process);
     Ok(load_model_file(
         net.init::<B>(device),
         &dir.join("model.mpk"),

@@ -28,6 +28,17 @@ pub struct DenoiserNetConfig {
 }
 
 impl DenoiserNetConfig {
+    /// The denoiser for `process`: its states as the input vocabulary, its real tokens as the
+    /// output, and SUBS exactly for the absorbing process (under uniform and roulette noise an
+    /// unmasked token may be corrupted, so it must not be copied).
+    pub fn for_process(trunk: TrunkConfig, process: &gtl_diffusion::Process) -> Self {
+        DenoiserNetConfig::new(
+            trunk,
+            process.num_tokens,
+            process.kind == gtl_diffusion::ProcessKind::Absorbing,
+        )
+    }
+
     /// Checks the trunk and that its vocabulary fits `num_tokens` (MATH.md §3).
     pub fn validate(&self) -> Result<(), ModelError> {
         self.trunk.validate()?;
@@ -241,6 +252,21 @@ mod tests {
         assert_eq!(scalar.forward(z.clone(), t.clone()).dims(), [2]);
         let planner = PositionNetConfig::new(tiny_trunk(N + 1)).init::<TB>(&device);
         assert_eq!(planner.forward(z, t).dims(), [2, 6]);
+    }
+
+    #[test]
+    fn for_process_uses_subs_only_for_the_absorbing_process() {
+        use gtl_diffusion::{Process, ProcessKind, Schedule};
+        for (kind, subs) in [
+            (ProcessKind::Absorbing, true),
+            (ProcessKind::Uniform, false),
+            (ProcessKind::Roulette { mask_rate: 0.9 }, false),
+        ] {
+            let process = Process::new(kind, N, Schedule::default()).unwrap();
+            let config = DenoiserNetConfig::for_process(tiny_trunk(process.num_states()), &process);
+            assert_eq!(config.subs, subs, "{kind:?}");
+            config.validate().unwrap();
+        }
     }
 
     #[test]
