@@ -18,9 +18,10 @@ use backend::BackendChoice;
 
 /// gtl: guided transfer learning for discrete diffusion models.
 ///
-/// Markov-chain benchmarks with exact oracles, diffusion samplers, and (as they land) training,
-/// guidance and transfer experiments. Logs go to stderr (set RUST_LOG=debug for more);
-/// results go to the files named by --out.
+/// Markov-chain benchmarks with exact oracles, diffusion samplers, training of every network
+/// (denoiser, classifiers, ratio network, planner), guided samplers, and benchmarks. Logs go
+/// to stderr (set RUST_LOG=debug for more); results go to the files named by --out or under
+/// runs/. Reference: docs/cli.md and docs/configuration.md.
 #[derive(Parser, Debug)]
 #[command(
     name = "cargo xtask",
@@ -38,7 +39,8 @@ struct Cli {
 enum Command {
     /// Write a Markov chain as JSON ({"initial": [..], "transition": [[..], ..]}).
     MarkovChain(markov_chain::MarkovChainArgs),
-    /// Sample with the exact Markov denoiser and an unguided sampler; write JSONL token ids.
+    /// Sample with the exact Markov denoiser, unguided or guided towards --target-chain with
+    /// the exact log h_t (exact, gtl or taylor guidance); write JSONL token ids.
     OracleSample(oracle::OracleSampleArgs),
     /// Measure the TV distance of τ-leaping samplers to the chain against the number of steps.
     OracleConvergence(oracle::ConvergenceArgs),

@@ -239,24 +239,22 @@ impl BackendTask for OracleJob {
                 &device,
                 &mut rng,
             )?,
-            GuidanceChoice::Gtl => scheduled.sample(
-                &denoiser,
-                exact,
-                &self.process,
-                self.samples,
-                self.length,
-                &device,
-                &mut rng,
-            )?,
-            GuidanceChoice::Taylor => scheduled.sample(
-                &denoiser,
-                Scorer::Taylor(&ratio),
-                &self.process,
-                self.samples,
-                self.length,
-                &device,
-                &mut rng,
-            )?,
+            GuidanceChoice::Gtl | GuidanceChoice::Taylor => {
+                let scorer = if guided.kind == GuidanceChoice::Taylor {
+                    Scorer::Taylor(&ratio)
+                } else {
+                    exact
+                };
+                scheduled.sample(
+                    &denoiser,
+                    scorer,
+                    &self.process,
+                    self.samples,
+                    self.length,
+                    &device,
+                    &mut rng,
+                )?
+            }
         };
         Ok(samples)
     }
