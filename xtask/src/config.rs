@@ -35,6 +35,36 @@ pub struct ExperimentConfig {
     /// The planner of scheduled GTL (absorbing process).
     #[serde(default)]
     pub planner: PlannerSection,
+    /// The fine-tuning baselines.
+    #[serde(default)]
+    pub finetune: FinetuneSection,
+}
+
+/// The fine-tuning baselines (target-only, full, last blocks), trained on the target data
+/// with the denoiser's loss.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneSection {
+    /// Blocks (from the output) that partial fine-tuning trains, with the final norm and head.
+    #[serde(default = "default_last_blocks")]
+    pub last_blocks: usize,
+    /// Optimisation of every baseline (early stopping on the target validation split when
+    /// `patience > 0`).
+    #[serde(default = "default_classifier_training")]
+    pub training: TrainingConfig,
+}
+
+fn default_last_blocks() -> usize {
+    1
+}
+
+impl Default for FinetuneSection {
+    fn default() -> Self {
+        FinetuneSection {
+            last_blocks: default_last_blocks(),
+            training: default_classifier_training(),
+        }
+    }
 }
 
 /// The planner: a per-position head trained against the frozen source denoiser.
@@ -427,6 +457,18 @@ impl ExperimentConfig {
             .model
             .trunk(process.num_states(), d.length, "planner.model")?;
         self.planner.training.validate("planner.training")?;
+        let blocks = self
+            .denoiser
+            .model
+            .trunk(process.num_states(), d.length, "denoiser.model")?
+            .num_blocks;
+        if self.finetune.last_blocks == 0 || self.finetune.last_blocks > blocks {
+            bail!(
+                "finetune.last_blocks = {}: must be in 1..={blocks} (the denoiser's blocks)",
+                self.finetune.last_blocks
+            );
+        }
+        self.finetune.training.validate("finetune.training")?;
         let ratio = self.classifier.ratio_config(&self.ratio);
         // Both sections feed one RatioConfig; name each key under its own section.
         RatioConfig {

@@ -3,6 +3,7 @@
 mod backend;
 mod bench;
 mod config;
+mod finetune;
 mod markov_chain;
 mod oracle;
 mod planner;

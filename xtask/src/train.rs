@@ -31,6 +31,8 @@ pub enum Stage {
     Ratio,
     /// The planner of scheduled GTL (needs the denoiser stage; absorbing process).
     Planner,
+    /// The fine-tuning baselines on the target data (needs the denoiser stage).
+    Finetune,
 }
 
 impl Stage {
@@ -41,6 +43,7 @@ impl Stage {
             Stage::Classifier => "classifier",
             Stage::Ratio => "ratio",
             Stage::Planner => "planner",
+            Stage::Finetune => "finetune",
         }
     }
 }
@@ -115,6 +118,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
             backend,
             device,
             crate::planner::PlannerStage {
+                config,
+                run_dir,
+                resume: args.resume,
+            },
+        )?)?,
+        Stage::Finetune => serde_json::to_value(dispatch(
+            backend,
+            device,
+            crate::finetune::FinetuneStage {
                 config,
                 run_dir,
                 resume: args.resume,
@@ -333,13 +345,24 @@ impl BackendTask for DenoiserStage {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use burn::backend::{Autodiff, NdArray};
 
     use super::*;
     use crate::backend::BackendTask;
 
-    const TINY: &str = include_str!("../../configs/markov-tiny.toml");
+    pub(crate) const TINY: &str = include_str!("../../configs/markov-tiny.toml");
+
+    /// Runs the denoiser stage of `config` into `dir` on NdArray.
+    pub(crate) fn denoiser_stage(config: &ExperimentConfig, dir: &Path) -> DenoiserSummary {
+        DenoiserStage {
+            config: config.clone(),
+            dir: dir.to_path_buf(),
+            resume: false,
+        }
+        .run::<Autodiff<NdArray>>(Default::default())
+        .unwrap()
+    }
 
     fn temp_runs(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("gtl-xtask-{name}-{}", std::process::id()));
@@ -370,13 +393,7 @@ mod tests {
     fn check_short_run(text: &str, name: &str, gap_bound: f64) {
         let config = ExperimentConfig::parse(text).unwrap();
         let dir = temp_runs(&format!("nelbo-{name}"));
-        let summary = DenoiserStage {
-            config,
-            dir: dir.clone(),
-            resume: false,
-        }
-        .run::<Autodiff<NdArray>>(Default::default())
-        .unwrap();
+        let summary = denoiser_stage(&config, &dir);
         eprintln!(
             "{name}: NELBO/token: model {:.4}, oracle {:.4}, unigram {:.4}; exact NLL {:.4}",
             summary.nelbo_model,
