@@ -4,21 +4,20 @@
 //! oracle, next to what it trains.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Result;
+use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use gtl_finetune::{Method, ParamCount, count_params, freeze_for};
-use gtl_models::DenoiserNetConfig;
 use gtl_models::objectives::{DenoiserObjective, nelbo_per_token};
-use gtl_models::training::{RunOptions, module_bytes, train, write_atomically};
+use gtl_models::training::write_atomically;
 use gtl_oracle::MarkovDenoiser;
 use serde::Serialize;
 
 use crate::backend::BackendTask;
 use crate::config::ExperimentConfig;
 use crate::planner::load_denoiser;
-use crate::train::{TaskData, prepare_stage_dir};
+use crate::train::{TaskData, denoiser_net_config, fit, prepare_stage_dir};
 
 /// Seed of the evaluation corruptions, shared by every model compared.
 const EVALUATION_SEED: u64 = 0xf1e7;
@@ -75,7 +74,8 @@ impl BackendTask for FinetuneStage {
                 &device,
             )
         };
-        let source_model = load_denoiser::<B::InnerBackend>(config, &self.run_dir, &device)?;
+        // Loaded once: the baselines that start from it train clones.
+        let source = load_denoiser::<B>(config, &self.run_dir, &device)?;
         let oracle = MarkovDenoiser::new(data.target.clone(), process)?;
         let mut baselines = Vec::new();
         for method in [
@@ -86,15 +86,10 @@ impl BackendTask for FinetuneStage {
             },
         ] {
             let model = if method.starts_from_source() {
-                load_denoiser::<B>(config, &self.run_dir, &device)?
+                source.clone()
             } else {
-                let trunk = config.denoiser.model.trunk(
-                    process.num_states(),
-                    config.data.length,
-                    "denoiser.model",
-                )?;
                 B::seed(&device, config.finetune.training.seed);
-                DenoiserNetConfig::for_process(trunk, &process).init::<B>(&device)
+                denoiser_net_config(config)?.init::<B>(&device)
             };
             let model = freeze_for(model, method)?;
             let parameters = count_params(&model);
@@ -111,37 +106,28 @@ impl BackendTask for FinetuneStage {
                 validation: &data.target_validation,
                 device: device.clone(),
             };
-            let method_dir = dir.join(&name);
-            let options = RunOptions {
-                dir: method_dir.clone(),
-                resume: self.resume,
-                stop_after: None,
-                label: name.clone(),
-            };
-            let start = Instant::now();
-            let trained = train(
+            let (inference, fitted) = fit(
                 model,
                 &objective,
                 &config.finetune.training,
-                &options,
+                &dir.join(&name),
+                self.resume,
+                &name,
                 &device,
             )?;
-            let seconds = start.elapsed().as_secs_f64();
-            let inference = trained.inference_model();
-            write_atomically(&method_dir.join("model.mpk"), &module_bytes(&inference))?;
             baselines.push(BaselineSummary {
                 method: name,
                 parameters,
-                steps: trained.state.step,
-                stopped_early: trained.stopped_early,
-                seconds,
+                steps: fitted.steps,
+                stopped_early: fitted.stopped_early,
+                seconds: fitted.seconds,
                 nelbo_target: evaluate(&inference),
             });
         }
         let summary = FinetuneSummary {
             target_train: data.target_train.len(),
             nelbo_target_oracle: evaluate(&oracle),
-            nelbo_source_model: evaluate(&source_model),
+            nelbo_source_model: evaluate(&source.valid()),
             baselines,
         };
         write_atomically(

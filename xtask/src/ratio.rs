@@ -3,9 +3,8 @@
 //! noisy classifier used directly), each evaluated against the exact Markov `log h_t`.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use gtl_classifier::{
@@ -14,18 +13,16 @@ use gtl_classifier::{
 };
 use gtl_diffusion::sampler::{tensor_tokens, tokens_tensor};
 use gtl_diffusion::{Process, antithetic_times};
-use gtl_models::training::{
-    RunOptions, TrainingConfig, load_model_file, module_bytes, train, write_atomically,
-};
-use gtl_models::{ScalarNet, ScalarNetConfig, TrunkConfig, describe_params};
+use gtl_models::training::{load_model_file, write_atomically};
+use gtl_models::{ScalarNet, ScalarNetConfig};
 use gtl_oracle::MarkovLogRatio;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::backend::BackendTask;
-use crate::config::{ExperimentConfig, ModelSection};
-use crate::train::{TaskData, prepare_stage_dir};
+use crate::config::ExperimentConfig;
+use crate::train::{Fitted, TaskData, fit, prepare_stage_dir, require_stage, trunk_of};
 
 /// Equal-width t-bins of the error tables.
 pub const TIME_BINS: usize = 10;
@@ -131,17 +128,15 @@ pub fn write_error_csv(path: &Path, rows: &[ErrorBin]) -> Result<()> {
     Ok(())
 }
 
-/// The all-t MSE of `domain` in `rows`.
-pub fn overall_mse(rows: &[ErrorBin], domain: &str) -> f64 {
+/// The all-t row of `domain` in `rows` (as written by [`ratio_error`]).
+pub fn overall<'a>(rows: &'a [ErrorBin], domain: &str) -> Option<&'a ErrorBin> {
     rows.iter()
         .find(|r| r.domain == domain && r.t_low == 0.0 && r.t_high == 1.0)
-        .map_or(f64::NAN, |r| r.mse)
 }
 
-/// The trunk of a network section: the process's vocabulary, the data's length.
-fn trunk_of(config: &ExperimentConfig, model: &ModelSection, section: &str) -> Result<TrunkConfig> {
-    let process = config.process.build(config.data.states)?;
-    model.trunk(process.num_states(), config.data.length, section)
+/// The all-t MSE of `domain` in `rows`.
+pub fn overall_mse(rows: &[ErrorBin], domain: &str) -> f64 {
+    overall(rows, domain).map_or(f64::NAN, |r| r.mse)
 }
 
 /// The clean classifier's network: the classifier section without time conditioning.
@@ -164,53 +159,6 @@ fn ratio_net_config(config: &ExperimentConfig) -> Result<ScalarNetConfig> {
         &config.ratio.model,
         "ratio.model",
     )?))
-}
-
-/// Trains one network of a stage and writes its `model.mpk`.
-fn fit<B: AutodiffBackend, O: gtl_models::training::Objective<B, ScalarNet<B>>>(
-    net: &ScalarNetConfig,
-    objective: &O,
-    training: &TrainingConfig,
-    dir: &Path,
-    resume: bool,
-    label: &str,
-    device: &B::Device,
-) -> Result<(ScalarNet<B::InnerBackend>, Fitted)> {
-    B::seed(device, training.seed);
-    let model = net.init::<B>(device);
-    let parameters = model.num_params();
-    tracing::info!("{label}: {}", describe_params(&model));
-    let options = RunOptions {
-        dir: dir.to_path_buf(),
-        resume,
-        stop_after: None,
-        label: label.into(),
-    };
-    let start = Instant::now();
-    let trained = train(model, objective, training, &options, device)?;
-    let seconds = start.elapsed().as_secs_f64();
-    let inference = trained.inference_model();
-    write_atomically(&dir.join("model.mpk"), &module_bytes(&inference))?;
-    let fitted = Fitted {
-        parameters,
-        steps: trained.state.step,
-        seconds,
-        sequences_per_second: ((trained.state.step - trained.resumed_from) * training.batch_size)
-            as f64
-            / seconds,
-        best_validation: trained.state.best_validation,
-    };
-    Ok((inference, fitted))
-}
-
-/// What training one network cost.
-#[derive(Debug, Serialize)]
-pub struct Fitted {
-    parameters: usize,
-    steps: usize,
-    seconds: f64,
-    sequences_per_second: f64,
-    best_validation: Option<f64>,
 }
 
 /// The clean classifier's scores on the test sets.
@@ -270,8 +218,9 @@ impl BackendTask for ClassifierStage {
             label_smoothing: section.label_smoothing,
             device: device.clone(),
         };
+        B::seed(&device, section.training.seed);
         let (clean_net, clean) = fit(
-            &clean_net_config(config)?,
+            clean_net_config(config)?.init::<B>(&device),
             &clean_objective,
             &section.training,
             &dir.join("clean"),
@@ -291,8 +240,9 @@ impl BackendTask for ClassifierStage {
             label_smoothing: section.label_smoothing,
             device: device.clone(),
         };
+        B::seed(&device, section.training.seed);
         let (noisy_net, noisy) = fit(
-            &noisy_net_config(config)?,
+            noisy_net_config(config)?.init::<B>(&device),
             &noisy_objective,
             &section.training,
             &dir.join("noisy"),
@@ -367,9 +317,8 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
     cov / (va * vb).sqrt()
 }
 
-/// The sections a stage's artefacts depend on, as TOML: a later stage refuses artefacts
-/// trained under different ones.
-fn dependency_key(config: &ExperimentConfig) -> Result<String> {
+/// The sections the classifier stage's artefacts depend on, as TOML.
+fn classifier_key(config: &ExperimentConfig) -> Result<String> {
     Ok(format!(
         "{}\n{}\n{}\n{}",
         toml::to_string(&config.data)?,
@@ -377,26 +326,6 @@ fn dependency_key(config: &ExperimentConfig) -> Result<String> {
         toml::to_string(&config.classifier)?,
         config.seed
     ))
-}
-
-/// Reads `runs/<name>/classifier/config.toml` and checks it was trained under `config`.
-fn check_classifier_stage(config: &ExperimentConfig, dir: &Path) -> Result<()> {
-    let path = dir.join("config.toml");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "{} is missing: run `cargo xtask train classifier` with this config first",
-            path.display()
-        )
-    })?;
-    let trained = ExperimentConfig::parse(&text).with_context(|| path.display().to_string())?;
-    if dependency_key(&trained)? != dependency_key(config)? {
-        bail!(
-            "{} was trained with different [data], [process], [classifier] or seed settings: \
-             run `cargo xtask train classifier` again",
-            dir.display()
-        );
-    }
-    Ok(())
 }
 
 /// The learned `log h_t` estimate of an experiment's ratio stage: the ratio network, or the
@@ -451,7 +380,13 @@ impl BackendTask for RatioStage {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<RatioSummary> {
         let config = &self.config;
         let classifier_dir = self.run_dir.join("classifier");
-        check_classifier_stage(config, &classifier_dir)?;
+        require_stage(
+            config,
+            &classifier_dir,
+            "classifier",
+            "[data], [process], [classifier]",
+            classifier_key,
+        )?;
         let data = TaskData::new(config)?;
         let process = config.process.build(config.data.states)?;
         let dir = self.dir.clone();
@@ -493,8 +428,9 @@ impl BackendTask for RatioStage {
                     validation: &data.source_validation,
                     device: device.clone(),
                 };
+                B::seed(&device, config.ratio.training.seed);
                 let (net, fitted) = fit(
-                    &ratio_net_config(config)?,
+                    ratio_net_config(config)?.init::<B>(&device),
                     &objective,
                     &config.ratio.training,
                     &dir,
@@ -508,12 +444,7 @@ impl BackendTask for RatioStage {
         let exact = MarkovLogRatio::new(data.source.clone(), data.target.clone(), process)?;
         let errors = ratio_error::<B::InnerBackend>(&model, &exact, &process, &data, &device);
         write_error_csv(&dir.join("ratio_error.csv"), &errors)?;
-        let all = |domain: &str| {
-            errors
-                .iter()
-                .find(|r| r.domain == domain && r.t_low == 0.0 && r.t_high == 1.0)
-                .expect("an all-t row per domain")
-        };
+        let all = |domain: &str| overall(&errors, domain).expect("an all-t row per domain");
         let summary = RatioSummary {
             estimator: estimator.name(),
             cycle_weight,

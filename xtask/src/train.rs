@@ -4,20 +4,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use burn::prelude::*;
+use anyhow::{Context, Result, bail};
+use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 use gtl_markov::MarkovChain;
 use gtl_models::objectives::{DenoiserObjective, nelbo_per_token};
-use gtl_models::training::{RunOptions, train, write_atomically};
-use gtl_models::{DenoiserNetConfig, describe_params};
+use gtl_models::training::{
+    Objective, RunOptions, TrainingConfig, module_bytes, train, write_atomically,
+};
+use gtl_models::{DenoiserNetConfig, TrunkConfig, describe_params};
 use gtl_oracle::MarkovDenoiser;
 use serde::Serialize;
 
 use crate::BackendArgs;
 use crate::backend::{BackendTask, dispatch};
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, ModelSection};
 use crate::ratio;
 
 /// Stages that can be trained on their own.
@@ -190,6 +192,110 @@ impl TaskData {
     }
 }
 
+/// The trunk of a network section: the process's states as vocabulary, the data's length.
+pub fn trunk_of(
+    config: &ExperimentConfig,
+    model: &ModelSection,
+    section: &str,
+) -> Result<TrunkConfig> {
+    let process = config.process.build(config.data.states)?;
+    model.trunk(process.num_states(), config.data.length, section)
+}
+
+/// The source denoiser's network of an experiment.
+pub fn denoiser_net_config(config: &ExperimentConfig) -> Result<DenoiserNetConfig> {
+    let process = config.process.build(config.data.states)?;
+    let trunk = trunk_of(config, &config.denoiser.model, "denoiser.model")?;
+    Ok(DenoiserNetConfig::for_process(trunk, &process))
+}
+
+/// Refuses to build on stage `stage` (folder `dir`) unless its `config.toml` exists and agrees
+/// with `config` on `key` (the sections the stage's artefacts depend on, named in
+/// `sections` for the message).
+pub fn require_stage(
+    config: &ExperimentConfig,
+    dir: &Path,
+    stage: &str,
+    sections: &str,
+    key: impl Fn(&ExperimentConfig) -> Result<String>,
+) -> Result<()> {
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} is missing: run `cargo xtask train {stage}` with this config first",
+            path.display()
+        )
+    })?;
+    let trained = ExperimentConfig::parse(&text).with_context(|| path.display().to_string())?;
+    if key(&trained)? != key(config)? {
+        bail!(
+            "{} was trained with different {sections} or seed settings: run `cargo xtask train \
+             {stage}` again",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// What training one network cost.
+#[derive(Debug, Serialize)]
+pub struct Fitted {
+    /// Parameters of the network.
+    pub parameters: usize,
+    /// Steps done in total (including those before a resume).
+    pub steps: usize,
+    /// Wall time of this run.
+    pub seconds: f64,
+    /// Training sequences per second in this run.
+    pub sequences_per_second: f64,
+    /// Best validation metric.
+    pub best_validation: Option<f64>,
+    /// Whether early stopping ended the run.
+    #[serde(skip)]
+    pub stopped_early: bool,
+}
+
+/// Trains `model` (initialised by the caller, after seeding) in `dir`, writes its
+/// `model.mpk` (the EMA weights when there is an EMA) and returns those weights.
+pub fn fit<B, M, O>(
+    model: M,
+    objective: &O,
+    training: &TrainingConfig,
+    dir: &Path,
+    resume: bool,
+    label: &str,
+    device: &B::Device,
+) -> Result<(M::InnerModule, Fitted)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Clone,
+    O: Objective<B, M>,
+{
+    let parameters = model.num_params();
+    tracing::info!("{label}: {}", describe_params(&model));
+    let options = RunOptions {
+        dir: dir.to_path_buf(),
+        resume,
+        stop_after: None,
+        label: label.into(),
+    };
+    let start = Instant::now();
+    let trained = train(model, objective, training, &options, device)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let inference = trained.inference_model();
+    write_atomically(&dir.join("model.mpk"), &module_bytes(&inference))?;
+    let steps_run = trained.state.step - trained.resumed_from;
+    let fitted = Fitted {
+        parameters,
+        steps: trained.state.step,
+        seconds,
+        sequences_per_second: (steps_run * training.batch_size) as f64 / seconds,
+        best_validation: trained.state.best_validation,
+        stopped_early: trained.stopped_early,
+    };
+    Ok((inference, fitted))
+}
+
 /// Creates a stage's folder and writes the resolved configuration into it.
 pub fn prepare_stage_dir(dir: &Path, config: &ExperimentConfig) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -264,14 +370,8 @@ impl BackendTask for DenoiserStage {
         } = TaskData::new(&self.config)?;
         prepare_stage_dir(&self.dir, &self.config)?;
 
-        let trunk = denoiser
-            .model
-            .trunk(process.num_states(), data.length, "denoiser.model")?;
-        let net = DenoiserNetConfig::for_process(trunk, &process);
         B::seed(&device, denoiser.training.seed);
-        let model = net.init::<B>(&device);
-        let parameters = model.num_params();
-        tracing::info!("denoiser: {}", describe_params(&model));
+        let model = denoiser_net_config(&self.config)?.init::<B>(&device);
         let objective = DenoiserObjective::<B> {
             process,
             loss: denoiser.loss,
@@ -279,20 +379,14 @@ impl BackendTask for DenoiserStage {
             validation: &validation,
             device: device.clone(),
         };
-        let options = RunOptions {
-            dir: self.dir.clone(),
-            resume: self.resume,
-            stop_after: None,
-            label: "denoiser".into(),
-        };
-        let start = Instant::now();
-        let trained = train(model, &objective, &denoiser.training, &options, &device)?;
-        let seconds = start.elapsed().as_secs_f64();
-        let steps_run = trained.state.step - trained.resumed_from;
-        let inference = trained.inference_model();
-        write_atomically(
-            &self.dir.join("model.mpk"),
-            &gtl_models::training::module_bytes(&inference),
+        let (inference, fitted) = fit(
+            model,
+            &objective,
+            &denoiser.training,
+            &self.dir,
+            self.resume,
+            "denoiser",
+            &device,
         )?;
 
         let oracle = MarkovDenoiser::new(source.clone(), process)?;
@@ -326,10 +420,10 @@ impl BackendTask for DenoiserStage {
         let summary = DenoiserSummary {
             process: process.kind.name().into(),
             loss: denoiser.loss.name().into(),
-            parameters,
-            steps: trained.state.step,
-            seconds,
-            sequences_per_second: (steps_run * denoiser.training.batch_size) as f64 / seconds,
+            parameters: fitted.parameters,
+            steps: fitted.steps,
+            seconds: fitted.seconds,
+            sequences_per_second: fitted.sequences_per_second,
             nelbo_model,
             nelbo_oracle,
             nelbo_unigram,

@@ -116,14 +116,15 @@ impl<B: Backend> Scorer<'_, B> {
                 Tensor::cat(parts, 0)
             }
             Scorer::Taylor(gradient) => {
-                // One gradient per distinct row, at the row's time.
+                // One gradient per distinct row, at the time of the row's first site.
                 let mut distinct: Vec<usize> = rows.to_vec();
                 distinct.sort_unstable();
                 distinct.dedup();
-                let row_time: Vec<f32> = distinct
-                    .iter()
-                    .map(|r| times[rows.iter().position(|x| x == r).expect("row present")] as f32)
-                    .collect();
+                let mut row_time = vec![f32::NAN; distinct.len()];
+                for (row, &t) in rows.iter().zip(times).rev() {
+                    let slot = distinct.binary_search(row).expect("row present");
+                    row_time[slot] = t as f32;
+                }
                 let base = z.select(0, index_tensor(&distinct, &device));
                 let g = gradient.one_hot_gradient(
                     base,
