@@ -38,6 +38,217 @@ pub struct ExperimentConfig {
     /// The fine-tuning baselines.
     #[serde(default)]
     pub finetune: FinetuneSection,
+    /// The samplers of `cargo xtask experiment` (guided and unguided).
+    #[serde(default)]
+    pub guidance: GuidanceSection,
+    /// What `cargo xtask experiment` runs.
+    #[serde(default)]
+    pub experiment: ExperimentSection,
+    /// The grid of `cargo xtask sweep`.
+    #[serde(default)]
+    pub sweep: SweepSection,
+}
+
+/// How every method of an experiment draws its samples.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuidanceSection {
+    /// Guidance strength γ (≥ 0) of every guided sampler; 0 = unguided.
+    pub gamma: f64,
+    /// Candidates per step of scheduled GTL: the denoiser's top-n tokens (1..=N); 0 = all N.
+    pub top_n: usize,
+    /// Position order of scheduled GTL and of the unguided source samples: "planner",
+    /// "random", "confidence", "margin" or "entropy".
+    pub order: String,
+    /// Position order of the baselines' one-position samples (not "planner": the planner is
+    /// trained for the source denoiser).
+    pub baseline_order: String,
+    /// Sequences drawn per method and setting (≥ 1).
+    pub samples: usize,
+    /// Sequences drawn together (≥ 1).
+    pub batch_size: usize,
+    /// Largest batch of candidate sequences per ratio call (≥ 1).
+    pub chunk_rows: usize,
+    /// Steps of the multi-position exact-guidance sampler (≥ 1).
+    pub exact_steps: usize,
+    /// Sequences the multi-position exact-guidance sampler draws (≥ 1); it costs
+    /// `L·N` ratio passes per step.
+    pub exact_samples: usize,
+    /// Seed of every sampler (the same for every method: common random numbers).
+    pub seed: u64,
+}
+
+impl Default for GuidanceSection {
+    fn default() -> Self {
+        GuidanceSection {
+            gamma: 1.0,
+            top_n: 0,
+            order: "planner".into(),
+            baseline_order: "random".into(),
+            samples: 1000,
+            batch_size: 500,
+            chunk_rows: 8192,
+            exact_steps: 20,
+            exact_samples: 500,
+            seed: 7,
+        }
+    }
+}
+
+/// The orders `guidance.order` accepts.
+pub const ORDERS: [&str; 5] = ["planner", "random", "confidence", "margin", "entropy"];
+
+impl GuidanceSection {
+    /// Range checks; `states` is N.
+    pub fn validate(&self, states: usize) -> Result<()> {
+        if !(self.gamma >= 0.0 && self.gamma.is_finite()) {
+            bail!(
+                "guidance.gamma = {}: must be a finite number ≥ 0",
+                self.gamma
+            );
+        }
+        if self.top_n > states {
+            bail!(
+                "guidance.top_n = {}: must be in 0..={states} (0 = all N tokens)",
+                self.top_n
+            );
+        }
+        if !ORDERS.contains(&self.order.as_str()) {
+            bail!(
+                "guidance.order = {:?}: must be one of {ORDERS:?}",
+                self.order
+            );
+        }
+        if self.baseline_order == "planner" || !ORDERS.contains(&self.baseline_order.as_str()) {
+            bail!(
+                "guidance.baseline_order = {:?}: must be one of {:?}",
+                self.baseline_order,
+                &ORDERS[1..]
+            );
+        }
+        for (key, value) in [
+            ("samples", self.samples),
+            ("batch_size", self.batch_size),
+            ("chunk_rows", self.chunk_rows),
+            ("exact_steps", self.exact_steps),
+            ("exact_samples", self.exact_samples),
+        ] {
+            if value == 0 {
+                bail!("guidance.{key} = 0: must be at least 1");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The methods an experiment compares (ARCHITECTURE.md; docs/experiment.md).
+pub const METHODS: [&str; 9] = [
+    "source",
+    "target-only",
+    "full-finetune",
+    "last-blocks",
+    "lora",
+    "gtl",
+    "gtl-exact-ratio",
+    "gtl-oracles",
+    "exact-guidance",
+];
+
+/// What `cargo xtask experiment` runs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExperimentSection {
+    /// Target data set sizes (each ≥ 2); `data.target_size` is ignored by the experiment.
+    pub target_sizes: Vec<usize>,
+    /// Methods compared (names from METHODS), in report order.
+    pub methods: Vec<String>,
+}
+
+impl Default for ExperimentSection {
+    fn default() -> Self {
+        ExperimentSection {
+            target_sizes: vec![20, 100, 1000],
+            methods: METHODS.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+}
+
+/// The grid of `cargo xtask sweep`: each axis is varied on its own around the base config
+/// (the other keys at their base values); the target-size axis runs every method.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepSection {
+    /// Target data set sizes, every method at each.
+    pub target_sizes: Vec<usize>,
+    /// Target diagonals (the target chain becomes `diagonal` with this value).
+    pub target_diag: Vec<f64>,
+    /// Mixture weights w: target = (1 - w)·source + w·target (w = 1 is the base target).
+    pub mixture: Vec<f64>,
+    /// Target-only state counts (with `extra_mass`).
+    pub extra_states: Vec<usize>,
+    /// Probability of moving into the target-only states, in (0, 1].
+    pub extra_mass: f64,
+    /// Guidance strengths γ of the GTL samplers (no retraining).
+    pub gamma: Vec<f64>,
+    /// Candidate counts n of scheduled GTL (no retraining).
+    pub top_n: Vec<usize>,
+    /// Methods of the overlap, γ and top-n axes.
+    pub methods: Vec<String>,
+}
+
+impl Default for SweepSection {
+    fn default() -> Self {
+        SweepSection {
+            target_sizes: vec![20, 100, 1000, 5000],
+            target_diag: vec![0.3, 0.5],
+            mixture: vec![0.25, 0.5],
+            extra_states: vec![1, 2],
+            extra_mass: 0.3,
+            gamma: vec![0.0, 1.0, 2.0, 3.0, 5.0],
+            top_n: vec![1, 2, 3, 5],
+            methods: [
+                "source",
+                "full-finetune",
+                "gtl",
+                "gtl-exact-ratio",
+                "gtl-oracles",
+            ]
+            .iter()
+            .map(|m| m.to_string())
+            .collect(),
+        }
+    }
+}
+
+fn check_methods(key: &str, methods: &[String]) -> Result<()> {
+    if methods.is_empty() {
+        bail!("{key} = []: name at least one of {METHODS:?}");
+    }
+    for (index, method) in methods.iter().enumerate() {
+        if !METHODS.contains(&method.as_str()) {
+            bail!("{key} = {method:?}: must be one of {METHODS:?}");
+        }
+        if methods[..index].contains(method) {
+            bail!("{key}: {method:?} is listed twice");
+        }
+    }
+    Ok(())
+}
+
+fn check_sizes(key: &str, sizes: &[usize], validation_fraction: f64) -> Result<()> {
+    if sizes.is_empty() {
+        bail!("{key} = []: name at least one target size");
+    }
+    for &size in sizes {
+        let held_out = (size as f64 * validation_fraction).round() as usize;
+        if size < 2 || held_out == 0 || held_out == size {
+            bail!(
+                "{key} = {size}: too small to hold out data.validation_fraction = \
+                 {validation_fraction} for validation"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The fine-tuning baselines (target-only, full, last blocks), trained on the target data
@@ -48,6 +259,15 @@ pub struct FinetuneSection {
     /// Blocks (from the output) that partial fine-tuning trains, with the final norm and head.
     #[serde(default = "default_last_blocks")]
     pub last_blocks: usize,
+    /// Rank of the low-rank adapters (LoRA) on every attention and MLP weight (≥ 1).
+    #[serde(default = "default_lora_rank")]
+    pub lora_rank: usize,
+    /// Scale numerator of the adapters: the update is `(lora_alpha / lora_rank) · x A B` (> 0).
+    #[serde(default = "default_lora_alpha")]
+    pub lora_alpha: f64,
+    /// Keep the weights of the best validation (early stopping) rather than the last ones.
+    #[serde(default = "default_keep_best")]
+    pub keep_best: bool,
     /// Optimisation of every baseline (early stopping on the target validation split when
     /// `patience > 0`).
     #[serde(default = "default_classifier_training")]
@@ -58,10 +278,25 @@ fn default_last_blocks() -> usize {
     1
 }
 
+fn default_lora_rank() -> usize {
+    4
+}
+
+fn default_lora_alpha() -> f64 {
+    8.0
+}
+
+fn default_keep_best() -> bool {
+    true
+}
+
 impl Default for FinetuneSection {
     fn default() -> Self {
         FinetuneSection {
             last_blocks: default_last_blocks(),
+            lora_rank: default_lora_rank(),
+            lora_alpha: default_lora_alpha(),
+            keep_best: default_keep_best(),
             training: default_classifier_training(),
         }
     }
@@ -110,6 +345,36 @@ pub struct MarkovData {
     /// Fresh sequences per chain for evaluation.
     #[serde(default = "default_test_size")]
     pub test_size: usize,
+    /// Target-only states (poor overlap): the target chain gains this many states that the
+    /// source never visits (MarkovChain::with_extra_states / pad_states).
+    #[serde(default)]
+    pub extra_target_states: usize,
+    /// Probability with which each original target state moves into the extra states, in
+    /// (0, 1] when `extra_target_states > 0`, else 0.
+    #[serde(default)]
+    pub extra_target_mass: f64,
+}
+
+impl MarkovData {
+    /// States of both chains: `states` plus the target-only ones.
+    pub fn num_states(&self) -> usize {
+        self.states + self.extra_target_states
+    }
+
+    /// The source and target chains over [`num_states`](Self::num_states) states.
+    pub fn chains(&self) -> Result<(MarkovChain, MarkovChain)> {
+        let source = self.source.build(self.states, "data.source")?;
+        let target = self.target.build(self.states, "data.target")?;
+        if self.extra_target_states == 0 {
+            return Ok((source, target));
+        }
+        Ok((
+            source.pad_states(self.num_states())?,
+            target
+                .with_extra_states(self.extra_target_states, self.extra_target_mass)
+                .context("data.extra_target_mass")?,
+        ))
+    }
 }
 
 fn default_validation_fraction() -> f64 {
@@ -141,6 +406,15 @@ pub enum ChainSpec {
         /// Path of the JSON file (relative to the working directory).
         path: PathBuf,
     },
+    /// `(1 - weight)·a + weight·b`, entry by entry (the overlap knob of the sweeps).
+    Mixture {
+        /// Weight of `b`, in [0, 1].
+        weight: f64,
+        /// First component.
+        a: Box<ChainSpec>,
+        /// Second component.
+        b: Box<ChainSpec>,
+    },
 }
 
 impl ChainSpec {
@@ -150,6 +424,14 @@ impl ChainSpec {
             ChainSpec::Diagonal { diag } => MarkovChain::diagonal(states, *diag),
             ChainSpec::Dirichlet { alpha, seed } => MarkovChain::dirichlet(states, *alpha, *seed),
             ChainSpec::File { path } => MarkovChain::load_json(path),
+            ChainSpec::Mixture { weight, a, b } => {
+                if !(0.0..=1.0).contains(weight) {
+                    bail!("{key}.weight = {weight}: must be in [0, 1]");
+                }
+                let a = a.build(states, &format!("{key}.a"))?;
+                let b = b.build(states, &format!("{key}.b"))?;
+                MarkovChain::mixture(&a, &b, *weight)
+            }
         }
         .with_context(|| key.to_string())?;
         if chain.num_states() != states {
@@ -384,6 +666,11 @@ impl ClassifierSection {
 }
 
 impl ExperimentConfig {
+    /// The forward process over the data's states.
+    pub fn process(&self) -> Result<Process> {
+        self.process.build(self.data.num_states())
+    }
+
     /// Reads and validates a TOML file.
     pub fn load(path: &Path) -> Result<Self> {
         let text =
@@ -434,9 +721,20 @@ impl ExperimentConfig {
                 );
             }
         }
-        d.source.build(d.states, "data.source")?;
-        d.target.build(d.states, "data.target")?;
-        let process = self.process.build(d.states)?;
+        if d.extra_target_states == 0 && d.extra_target_mass != 0.0 {
+            bail!(
+                "data.extra_target_mass = {}: must be 0 when data.extra_target_states = 0",
+                d.extra_target_mass
+            );
+        }
+        if d.extra_target_states > 0 && !(d.extra_target_mass > 0.0 && d.extra_target_mass <= 1.0) {
+            bail!(
+                "data.extra_target_mass = {}: must be in (0, 1] when data.extra_target_states > 0",
+                d.extra_target_mass
+            );
+        }
+        d.chains()?;
+        let process = self.process()?;
         self.denoiser
             .model
             .trunk(process.num_states(), d.length, "denoiser.model")?;
@@ -469,6 +767,47 @@ impl ExperimentConfig {
             );
         }
         self.finetune.training.validate("finetune.training")?;
+        if self.finetune.lora_rank == 0 {
+            bail!("finetune.lora_rank = 0: must be at least 1");
+        }
+        if !(self.finetune.lora_alpha > 0.0 && self.finetune.lora_alpha.is_finite()) {
+            bail!(
+                "finetune.lora_alpha = {}: must be a finite number > 0",
+                self.finetune.lora_alpha
+            );
+        }
+        self.guidance.validate(d.num_states())?;
+        check_sizes(
+            "experiment.target_sizes",
+            &self.experiment.target_sizes,
+            d.validation_fraction,
+        )?;
+        check_methods("experiment.methods", &self.experiment.methods)?;
+        let sweep = &self.sweep;
+        check_sizes(
+            "sweep.target_sizes",
+            &sweep.target_sizes,
+            d.validation_fraction,
+        )?;
+        check_methods("sweep.methods", &sweep.methods)?;
+        if let Some(v) = sweep.target_diag.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+            bail!("sweep.target_diag = {v}: every value must be in [0, 1]");
+        }
+        if let Some(v) = sweep.mixture.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+            bail!("sweep.mixture = {v}: every value must be in [0, 1]");
+        }
+        if !sweep.extra_states.is_empty() && !(sweep.extra_mass > 0.0 && sweep.extra_mass <= 1.0) {
+            bail!("sweep.extra_mass = {}: must be in (0, 1]", sweep.extra_mass);
+        }
+        if let Some(v) = sweep.gamma.iter().find(|v| !(**v >= 0.0 && v.is_finite())) {
+            bail!("sweep.gamma = {v}: every value must be a finite number ≥ 0");
+        }
+        if let Some(v) = sweep.top_n.iter().find(|v| **v > d.num_states()) {
+            bail!(
+                "sweep.top_n = {v}: every value must be in 0..={} (0 = all N)",
+                d.num_states()
+            );
+        }
         let ratio = self.classifier.ratio_config(&self.ratio);
         // Both sections feed one RatioConfig; name each key under its own section.
         RatioConfig {

@@ -1,16 +1,19 @@
 //! `train finetune`: the fine-tuning baselines (gtl-finetune) on the target data — the source
-//! architecture trained from scratch, the source denoiser fine-tuned in full, and only its
-//! last blocks — each scored by its NELBO on fresh target sequences against the exact target
-//! oracle, next to what it trains.
+//! architecture trained from scratch, the source denoiser fine-tuned in full, only its last
+//! blocks, and through low-rank adapters — each scored by its NELBO on fresh target
+//! sequences against the exact target oracle, next to what it trains.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use burn::module::AutodiffModule;
+use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use gtl_diffusion::Denoiser;
 use gtl_finetune::{Method, ParamCount, count_params, freeze_for};
 use gtl_models::objectives::{DenoiserObjective, nelbo_per_token};
-use gtl_models::training::write_atomically;
+use gtl_models::training::{load_model_file, module_bytes, seeded, write_atomically};
+use gtl_models::{AdapterSpec, DenoiserNet};
 use gtl_oracle::MarkovDenoiser;
 use serde::Serialize;
 
@@ -25,13 +28,18 @@ const EVALUATION_SEED: u64 = 0xf1e7;
 /// One baseline's outcome.
 #[derive(Debug, Serialize)]
 pub struct BaselineSummary {
-    method: String,
-    parameters: ParamCount,
+    /// The method's name.
+    pub method: String,
+    /// What the method trains, of how many parameters.
+    pub parameters: ParamCount,
     steps: usize,
     stopped_early: bool,
-    seconds: f64,
+    /// Whether the best-validation weights were kept (else the last ones).
+    kept_best: bool,
+    /// Wall time of the training run.
+    pub seconds: f64,
     /// NELBO per token on fresh target sequences.
-    nelbo_target: f64,
+    pub nelbo_target: f64,
 }
 
 /// What the stage reports.
@@ -45,12 +53,127 @@ pub struct FinetuneSummary {
     baselines: Vec<BaselineSummary>,
 }
 
+/// The baselines of `config`, in report order.
+pub fn methods(config: &ExperimentConfig) -> [Method; 4] {
+    let section = &config.finetune;
+    [
+        Method::TargetOnly,
+        Method::Full,
+        Method::LastBlocks {
+            blocks: section.last_blocks,
+        },
+        Method::LowRank {
+            rank: section.lora_rank,
+            alpha: section.lora_alpha,
+        },
+    ]
+}
+
+/// The network a baseline's `model.mpk` loads into: the denoiser architecture, with adapters
+/// for [`Method::LowRank`].
+pub fn baseline_shape<B: Backend>(
+    config: &ExperimentConfig,
+    method: Method,
+    device: &B::Device,
+) -> Result<DenoiserNet<B>> {
+    let net = denoiser_net_config(config)?.init::<B>(device);
+    Ok(match method {
+        Method::LowRank { rank, alpha } => DenoiserNet {
+            trunk: net.trunk.with_adapters(AdapterSpec { rank, alpha }, device),
+            ..net
+        },
+        _ => net,
+    })
+}
+
+/// NELBO per token of `model` on the target test set (fixed corruptions).
+pub fn target_nelbo<B: Backend>(
+    model: &dyn Denoiser<B>,
+    process: &gtl_diffusion::Process,
+    data: &TaskData,
+    device: &B::Device,
+) -> f64 {
+    nelbo_per_token::<B>(
+        model,
+        process,
+        &data.target_test,
+        4,
+        EVALUATION_SEED,
+        device,
+    )
+}
+
+/// Trains one baseline on the target data into `dir` (from `source` when the method starts
+/// from the source denoiser) and scores it on the target test set; writes `model.mpk` (the
+/// best-validation weights when `finetune.keep_best`) and returns the trained network.
+pub fn train_baseline<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+    method: Method,
+    source: Option<&DenoiserNet<B>>,
+    data: &TaskData,
+    dir: &Path,
+    resume: bool,
+    device: &B::Device,
+) -> Result<(DenoiserNet<B::InnerBackend>, BaselineSummary)> {
+    let process = config.process()?;
+    let model = match (method.starts_from_source(), source) {
+        (true, Some(source)) => source.clone(),
+        (true, None) => bail!("{}: needs the source denoiser", method.name()),
+        (false, _) => {
+            let net = denoiser_net_config(config)?;
+            seeded::<B, _>(device, config.finetune.training.seed, || net.init(device))
+        }
+    };
+    let model = freeze_for(model, method)?;
+    let parameters = count_params(&model);
+    let name = method.name();
+    tracing::info!(
+        "{name}: trains {} of {} parameters",
+        parameters.trainable,
+        parameters.total
+    );
+    let objective = DenoiserObjective::<B> {
+        process,
+        loss: config.denoiser.loss,
+        train: &data.target_train,
+        validation: &data.target_validation,
+        device: device.clone(),
+    };
+    let (mut inference, fitted) = fit(
+        model,
+        &objective,
+        &config.finetune.training,
+        dir,
+        resume,
+        &name,
+        device,
+    )?;
+    let best = dir.join("best.mpk");
+    let kept_best = config.finetune.keep_best && best.is_file();
+    if kept_best {
+        inference = load_model_file(baseline_shape(config, method, device)?, &best, device)?;
+        write_atomically(&dir.join("model.mpk"), &module_bytes(&inference))?;
+    }
+    let summary = BaselineSummary {
+        method: name,
+        parameters,
+        steps: fitted.steps,
+        stopped_early: fitted.stopped_early,
+        kept_best,
+        seconds: fitted.seconds,
+        nelbo_target: target_nelbo(&inference, &process, data, device),
+    };
+    Ok((inference, summary))
+}
+
 /// `train finetune`.
 pub struct FinetuneStage {
     /// The experiment.
     pub config: ExperimentConfig,
-    /// `runs/<name>/`.
-    pub run_dir: PathBuf,
+    /// The denoiser stage's folder.
+    pub denoiser_dir: PathBuf,
+    /// Where this stage writes (one folder per baseline).
+    pub dir: PathBuf,
     /// Continue from checkpoints.
     pub resume: bool,
 }
@@ -60,78 +183,34 @@ impl BackendTask for FinetuneStage {
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<FinetuneSummary> {
         let config = &self.config;
-        let process = config.process.build(config.data.states)?;
+        let process = config.process()?;
         let data = TaskData::new(config)?;
-        let dir = self.run_dir.join("finetune");
-        prepare_stage_dir(&dir, config)?;
-        let evaluate = |model: &dyn gtl_diffusion::Denoiser<B::InnerBackend>| {
-            nelbo_per_token::<B::InnerBackend>(
-                model,
-                &process,
-                &data.target_test,
-                4,
-                EVALUATION_SEED,
-                &device,
-            )
-        };
+        prepare_stage_dir(&self.dir, config)?;
         // Loaded once: the baselines that start from it train clones.
-        let source = load_denoiser::<B>(config, &self.run_dir, &device)?;
+        let source = load_denoiser::<B>(config, &self.denoiser_dir, &device)?;
         let oracle = MarkovDenoiser::new(data.target.clone(), process)?;
         let mut baselines = Vec::new();
-        for method in [
-            Method::TargetOnly,
-            Method::Full,
-            Method::LastBlocks {
-                blocks: config.finetune.last_blocks,
-            },
-        ] {
-            let model = if method.starts_from_source() {
-                source.clone()
-            } else {
-                B::seed(&device, config.finetune.training.seed);
-                denoiser_net_config(config)?.init::<B>(&device)
-            };
-            let model = freeze_for(model, method)?;
-            let parameters = count_params(&model);
-            let name = method.name();
-            tracing::info!(
-                "{name}: trains {} of {} parameters",
-                parameters.trainable,
-                parameters.total
-            );
-            let objective = DenoiserObjective::<B> {
-                process,
-                loss: config.denoiser.loss,
-                train: &data.target_train,
-                validation: &data.target_validation,
-                device: device.clone(),
-            };
-            let (inference, fitted) = fit(
-                model,
-                &objective,
-                &config.finetune.training,
-                &dir.join(&name),
+        for method in methods(config) {
+            let dir = self.dir.join(method.name());
+            let (_, summary) = train_baseline(
+                config,
+                method,
+                Some(&source),
+                &data,
+                &dir,
                 self.resume,
-                &name,
                 &device,
             )?;
-            baselines.push(BaselineSummary {
-                method: name,
-                parameters,
-                steps: fitted.steps,
-                stopped_early: fitted.stopped_early,
-                seconds: fitted.seconds,
-                nelbo_target: evaluate(&inference),
-            });
+            baselines.push(summary);
         }
         let summary = FinetuneSummary {
             target_train: data.target_train.len(),
-            nelbo_target_oracle: evaluate(&oracle),
-            nelbo_source_model: evaluate(&source.valid()),
+            nelbo_target_oracle: target_nelbo::<B::InnerBackend>(&oracle, &process, &data, &device),
+            nelbo_source_model: target_nelbo(&source.valid(), &process, &data, &device),
             baselines,
         };
         write_atomically(
-            &dir.join("summary.json"),
+            &self.dir.join("summary.json"),
             serde_json::to_string_pretty(&summary)?.as_bytes(),
         )?;
         Ok(summary)
@@ -145,10 +224,10 @@ mod tests {
     use super::*;
     use crate::train::tests::{TINY, denoiser_stage};
 
-    /// The three baselines train from the denoiser stage's output, report what they train,
+    /// The four baselines train from the denoiser stage's output, report what they train,
     /// and are scored on the target test set next to the exact target oracle.
     #[test]
-    fn the_finetune_stage_trains_three_baselines() {
+    fn the_finetune_stage_trains_four_baselines() {
         let text = TINY
             .replacen("steps = 400", "steps = 30", 1)
             .replace("steps = 200", "steps = 30");
@@ -159,7 +238,8 @@ mod tests {
         denoiser_stage(&config, &run_dir.join("denoiser"));
         let summary = FinetuneStage {
             config,
-            run_dir: run_dir.clone(),
+            denoiser_dir: run_dir.join("denoiser"),
+            dir: run_dir.join("finetune"),
             resume: false,
         }
         .run::<Autodiff<NdArray>>(Default::default())
@@ -169,11 +249,21 @@ mod tests {
             .iter()
             .map(|b| b.method.as_str())
             .collect();
-        assert_eq!(names, ["target-only", "full-finetune", "last-1-blocks"]);
-        let [scratch, full, last] = [0, 1, 2].map(|i| &summary.baselines[i]);
+        assert_eq!(
+            names,
+            [
+                "target-only",
+                "full-finetune",
+                "last-1-blocks",
+                "lora-rank-4"
+            ]
+        );
+        let [scratch, full, last, lora] = [0, 1, 2, 3].map(|i| &summary.baselines[i]);
         assert_eq!(scratch.parameters, full.parameters);
         assert_eq!(full.parameters.trainable, full.parameters.total);
         assert!(last.parameters.trainable < last.parameters.total);
+        assert!(lora.parameters.trainable < last.parameters.trainable);
+        assert!(lora.parameters.total > full.parameters.total);
         for baseline in &summary.baselines {
             assert!(baseline.nelbo_target.is_finite());
             assert!(baseline.nelbo_target > summary.nelbo_target_oracle - 0.05);

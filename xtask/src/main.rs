@@ -3,7 +3,9 @@
 mod backend;
 mod bench;
 mod config;
+mod experiment;
 mod finetune;
+mod keys;
 mod markov_chain;
 mod oracle;
 mod planner;
@@ -45,6 +47,10 @@ enum Command {
     OracleSample(oracle::OracleSampleArgs),
     /// Measure the TV distance of τ-leaping samplers to the chain against the number of steps.
     OracleConvergence(oracle::ConvergenceArgs),
+    /// Run a whole transfer experiment: source denoiser, planner, classifiers and ratio,
+    /// fine-tuning baselines, every method's samples at each target size, then metrics,
+    /// plots and report.md (writes runs/<name>/; finished stages are cached and reused).
+    Experiment(experiment::ExperimentArgs),
     /// Train one stage of an experiment (writes runs/<name>/<stage>/).
     Train(train::TrainArgs),
     /// Compare the ratio estimators (log-r, r, each ± cycle term, noisy classifier) against
@@ -109,6 +115,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::OracleSample(args) => oracle::sample(args),
         Command::OracleConvergence(args) => oracle::convergence(args),
         Command::Demo(args) => oracle::demo(args),
+        Command::Experiment(args) => experiment::run(args),
         Command::Train(args) => train::run(args),
         Command::RatioStudy(args) => study::run(args),
         Command::Bench(command) => bench::run(command),

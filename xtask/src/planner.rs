@@ -6,38 +6,30 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use gtl_guidance::{OrderAccuracy, PlannerObjective, order_accuracy};
-use gtl_models::training::{load_model_file, write_atomically};
-use gtl_models::{DenoiserNet, PositionNetConfig};
+use gtl_models::training::{load_model_file, seeded, write_atomically};
+use gtl_models::{DenoiserNet, PositionNet, PositionNetConfig};
 use serde::Serialize;
 
 use crate::backend::BackendTask;
 use crate::config::ExperimentConfig;
+use crate::keys;
 use crate::train::{
     TaskData, denoiser_net_config, fit, prepare_stage_dir, require_stage, trunk_of,
 };
 
-/// The source denoiser of an experiment's denoiser stage (`runs/<name>/denoiser/model.mpk`),
-/// refused if that stage was trained under other [data], [process] or [denoiser] settings.
+/// The source denoiser of a denoiser stage (`<dir>/model.mpk`), refused if that stage was
+/// trained under other source [data], [process] or [denoiser] settings.
 pub fn load_denoiser<B: burn::prelude::Backend>(
     config: &ExperimentConfig,
-    run_dir: &Path,
+    dir: &Path,
     device: &B::Device,
 ) -> Result<DenoiserNet<B>> {
-    let dir = run_dir.join("denoiser");
     require_stage(
         config,
-        &dir,
+        dir,
         "denoiser",
-        "[data], [process], [denoiser]",
-        |c| {
-            Ok(format!(
-                "{}{}{}{}",
-                toml::to_string(&c.data)?,
-                toml::to_string(&c.process)?,
-                toml::to_string(&c.denoiser)?,
-                c.seed
-            ))
-        },
+        "source [data], [process], [denoiser]",
+        keys::denoiser,
     )?;
     let net = denoiser_net_config(config)?;
     Ok(load_model_file(
@@ -47,12 +39,42 @@ pub fn load_denoiser<B: burn::prelude::Backend>(
     )?)
 }
 
+/// The planner of a planner stage (`<dir>/model.mpk`).
+pub fn load_planner<B: burn::prelude::Backend>(
+    config: &ExperimentConfig,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<PositionNet<B>> {
+    require_stage(
+        config,
+        dir,
+        "planner",
+        "source [data], [process], [denoiser], [planner]",
+        keys::planner,
+    )?;
+    Ok(load_model_file(
+        planner_net_config(config)?.init::<B>(device),
+        &dir.join("model.mpk"),
+        device,
+    )?)
+}
+
+fn planner_net_config(config: &ExperimentConfig) -> Result<PositionNetConfig> {
+    Ok(PositionNetConfig::new(trunk_of(
+        config,
+        &config.planner.model,
+        "planner.model",
+    )?))
+}
+
 /// What the planner stage reports.
 #[derive(Debug, Serialize)]
 pub struct PlannerSummary {
-    parameters: usize,
+    /// Parameters of the planner.
+    pub parameters: usize,
     steps: usize,
-    seconds: f64,
+    /// Wall time of the training run.
+    pub seconds: f64,
     best_validation: Option<f64>,
     /// The denoiser's accuracy at the position each order picks, on noised test sequences.
     accuracy: OrderAccuracy,
@@ -62,8 +84,10 @@ pub struct PlannerSummary {
 pub struct PlannerStage {
     /// The experiment.
     pub config: ExperimentConfig,
-    /// `runs/<name>/`.
-    pub run_dir: PathBuf,
+    /// The denoiser stage's folder.
+    pub denoiser_dir: PathBuf,
+    /// Where this stage writes.
+    pub dir: PathBuf,
     /// Continue from the checkpoint.
     pub resume: bool,
 }
@@ -73,10 +97,10 @@ impl BackendTask for PlannerStage {
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<PlannerSummary> {
         let config = &self.config;
-        let process = config.process.build(config.data.states)?;
-        let denoiser = load_denoiser::<B::InnerBackend>(config, &self.run_dir, &device)?;
+        let process = config.process()?;
+        let denoiser = load_denoiser::<B::InnerBackend>(config, &self.denoiser_dir, &device)?;
         let data = TaskData::new(config)?;
-        let dir = self.run_dir.join("planner");
+        let dir = self.dir.clone();
         prepare_stage_dir(&dir, config)?;
         let objective = PlannerObjective::<B>::new(
             &denoiser,
@@ -85,9 +109,8 @@ impl BackendTask for PlannerStage {
             &data.source_validation,
             device.clone(),
         )?;
-        let trunk = trunk_of(config, &config.planner.model, "planner.model")?;
-        B::seed(&device, config.planner.training.seed);
-        let planner = PositionNetConfig::new(trunk).init::<B>(&device);
+        let net = planner_net_config(config)?;
+        let planner = seeded::<B, _>(&device, config.planner.training.seed, || net.init(&device));
         let (model, fitted) = fit(
             planner,
             &objective,

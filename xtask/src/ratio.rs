@@ -11,17 +11,16 @@ use gtl_classifier::{
     CleanClassifierObjective, CycleTerm, DomainClassifier, EstimatorKind, NoisyClassifierObjective,
     RatioModel, RatioObjective, log_ratios,
 };
-use gtl_diffusion::sampler::{tensor_tokens, tokens_tensor};
-use gtl_diffusion::{Process, antithetic_times};
-use gtl_models::training::{load_model_file, write_atomically};
+use gtl_diffusion::Process;
+use gtl_eval::{ErrorBin, write_error_csv};
+use gtl_models::training::{load_model_file, seeded, write_atomically};
 use gtl_models::{ScalarNet, ScalarNetConfig};
 use gtl_oracle::MarkovLogRatio;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::backend::BackendTask;
 use crate::config::ExperimentConfig;
+use crate::keys;
 use crate::train::{Fitted, TaskData, fit, prepare_stage_dir, require_stage, trunk_of};
 
 /// Equal-width t-bins of the error tables.
@@ -30,30 +29,8 @@ pub const TIME_BINS: usize = 10;
 /// Seed of the evaluation corruptions: every estimator is scored on the same noisy sequences.
 const EVALUATION_SEED: u64 = 0x5a7e_0e7a;
 
-/// The error of a `log h_t` estimate against the exact one in one t-bin on one domain.
-#[derive(Clone, Debug, Serialize)]
-pub struct ErrorBin {
-    /// "source" or "target": whose sequences were noised.
-    pub domain: &'static str,
-    /// Lower edge of the bin (inclusive).
-    pub t_low: f64,
-    /// Upper edge of the bin.
-    pub t_high: f64,
-    /// Sequences in the bin.
-    pub count: usize,
-    /// Mean squared error of the estimate against the exact `log h_t`.
-    pub mse: f64,
-    /// Mean error (estimate - exact).
-    pub bias: f64,
-    /// MSE minus bias²: the part a guided sampler sees (a constant offset cancels there).
-    pub error_variance: f64,
-    /// Variance of the exact `log h_t` in the bin: the MSE of the best constant guess.
-    pub exact_variance: f64,
-}
-
-/// Scores `model` against the exact ratio on the test sets of both domains: each sequence is
-/// noised once at stratified times in `[t_min, 1]` (a fixed seed), binned by t; the last
-/// row of each domain covers all t.
+/// Scores `model` against the exact ratio on the test sets of both domains (gtl-eval's
+/// [`ratio_error`](gtl_eval::ratio_error) with this module's bins and seed).
 pub fn ratio_error<B: Backend>(
     model: &dyn RatioModel<B>,
     exact: &MarkovLogRatio,
@@ -61,77 +38,24 @@ pub fn ratio_error<B: Backend>(
     data: &TaskData,
     device: &B::Device,
 ) -> Vec<ErrorBin> {
-    let mut rows = Vec::new();
-    for (domain, sequences) in [("source", &data.source_test), ("target", &data.target_test)] {
-        let count = sequences.len();
-        let length = sequences[0].len();
-        let mut rng = ChaCha8Rng::seed_from_u64(EVALUATION_SEED);
-        let t = antithetic_times(count, process.schedule.min_training_time(), 0.5);
-        let flat: Vec<u32> = sequences.iter().flatten().copied().collect();
-        let x0 = tokens_tensor::<B>(&flat, count, length, device);
-        let z_flat = tensor_tokens(process.corrupt(x0, &t, &mut rng));
-        let z: Vec<Vec<u32>> = z_flat.chunks(length).map(<[u32]>::to_vec).collect();
-        let borrowed: Vec<&[u32]> = z.iter().map(Vec::as_slice).collect();
-        let exact_values = exact.log_h(&borrowed, &t);
-        let estimates = log_ratios(model, &z, &t, device);
-        let mut bins: Vec<Vec<(f64, f64)>> = vec![Vec::new(); TIME_BINS];
-        for ((&t, &exact), &estimate) in t.iter().zip(&exact_values).zip(&estimates) {
-            if exact.is_finite() {
-                let bin = ((t * TIME_BINS as f64) as usize).min(TIME_BINS - 1);
-                bins[bin].push((estimate, exact));
-            }
-        }
-        let all: Vec<(f64, f64)> = bins.iter().flatten().copied().collect();
-        for (index, pairs) in bins.iter().enumerate() {
-            let low = index as f64 / TIME_BINS as f64;
-            rows.push(error_bin(domain, low, low + 1.0 / TIME_BINS as f64, pairs));
-        }
-        rows.push(error_bin(domain, 0.0, 1.0, &all));
-    }
-    rows
-}
-
-fn error_bin(domain: &'static str, t_low: f64, t_high: f64, pairs: &[(f64, f64)]) -> ErrorBin {
-    let count = pairs.len();
-    let n = count.max(1) as f64;
-    let mse = pairs.iter().map(|(e, x)| (e - x).powi(2)).sum::<f64>() / n;
-    let bias = pairs.iter().map(|(e, x)| e - x).sum::<f64>() / n;
-    let exact_mean = pairs.iter().map(|(_, x)| x).sum::<f64>() / n;
-    let exact_variance = pairs
-        .iter()
-        .map(|(_, x)| (x - exact_mean).powi(2))
-        .sum::<f64>()
-        / n;
-    ErrorBin {
-        domain,
-        t_low,
-        t_high,
-        count,
-        mse,
-        bias,
-        error_variance: mse - bias * bias,
-        exact_variance,
-    }
-}
-
-/// Writes error bins as CSV (one row per domain and t-bin).
-pub fn write_error_csv(path: &Path, rows: &[ErrorBin]) -> Result<()> {
-    let mut text =
-        String::from("domain,t_low,t_high,count,mse,bias,error_variance,exact_variance\n");
-    for r in rows {
-        text.push_str(&format!(
-            "{},{:.2},{:.2},{},{},{},{},{}\n",
-            r.domain, r.t_low, r.t_high, r.count, r.mse, r.bias, r.error_variance, r.exact_variance
-        ));
-    }
-    write_atomically(path, text.as_bytes())?;
-    Ok(())
+    let domains = [
+        ("source", data.source_test.as_slice()),
+        ("target", data.target_test.as_slice()),
+    ];
+    gtl_eval::ratio_error(
+        model,
+        exact,
+        process,
+        &domains,
+        TIME_BINS,
+        EVALUATION_SEED,
+        device,
+    )
 }
 
 /// The all-t row of `domain` in `rows` (as written by [`ratio_error`]).
 pub fn overall<'a>(rows: &'a [ErrorBin], domain: &str) -> Option<&'a ErrorBin> {
-    rows.iter()
-        .find(|r| r.domain == domain && r.t_low == 0.0 && r.t_high == 1.0)
+    rows.iter().find(|r| r.domain == domain && r.is_overall())
 }
 
 /// The all-t MSE of `domain` in `rows`.
@@ -180,9 +104,12 @@ pub struct CleanScores {
 pub struct ClassifierSummary {
     source_train: usize,
     target_train: usize,
-    clean: Fitted,
-    clean_scores: CleanScores,
-    noisy: Fitted,
+    /// Absent when the clean classifier was not needed (`ratio.estimator =
+    /// "noisy-classifier"` in an experiment).
+    pub clean: Option<Fitted>,
+    clean_scores: Option<CleanScores>,
+    /// The noisy classifier's training.
+    pub noisy: Fitted,
     /// All-t MSE of the noisy logit against the exact `log h_t` (noisy_error.csv: by t).
     noisy_mse_source: f64,
     noisy_mse_target: f64,
@@ -192,10 +119,12 @@ pub struct ClassifierSummary {
 pub struct ClassifierStage {
     /// The experiment.
     pub config: ExperimentConfig,
-    /// `runs/<name>/`.
-    pub run_dir: PathBuf,
+    /// Where the stage writes (`runs/<name>/classifier` for `cargo xtask train`).
+    pub dir: PathBuf,
     /// Continue from checkpoints.
     pub resume: bool,
+    /// Train the clean classifier c(x_0) too (the log-r and r estimators need it).
+    pub clean: bool,
 }
 
 impl BackendTask for ClassifierStage {
@@ -205,31 +134,37 @@ impl BackendTask for ClassifierStage {
         let config = &self.config;
         let section = &config.classifier;
         let data = TaskData::new(config)?;
-        let process = config.process.build(config.data.states)?;
-        let dir = self.run_dir.join("classifier");
+        let process = config.process()?;
+        let dir = self.dir.clone();
         prepare_stage_dir(&dir, config)?;
 
-        let clean_objective = CleanClassifierObjective::<B> {
-            source: &data.source_train,
-            target: &data.target_train,
-            validation_source: &data.source_validation,
-            validation_target: &data.target_validation,
-            balance: section.balance,
-            label_smoothing: section.label_smoothing,
-            device: device.clone(),
+        let (clean, clean_scores) = if self.clean {
+            let clean_objective = CleanClassifierObjective::<B> {
+                source: &data.source_train,
+                target: &data.target_train,
+                validation_source: &data.source_validation,
+                validation_target: &data.target_validation,
+                balance: section.balance,
+                label_smoothing: section.label_smoothing,
+                device: device.clone(),
+            };
+            let clean_config = clean_net_config(config)?;
+            let (clean_net, clean) = fit(
+                seeded::<B, _>(&device, section.training.seed, || {
+                    clean_config.init(&device)
+                }),
+                &clean_objective,
+                &section.training,
+                &dir.join("clean"),
+                self.resume,
+                "clean classifier",
+                &device,
+            )?;
+            let classifier = clean_objective.classifier(clean_net);
+            (Some(clean), Some(clean_scores(&classifier, &data, &device)))
+        } else {
+            (None, None)
         };
-        B::seed(&device, section.training.seed);
-        let (clean_net, clean) = fit(
-            clean_net_config(config)?.init::<B>(&device),
-            &clean_objective,
-            &section.training,
-            &dir.join("clean"),
-            self.resume,
-            "clean classifier",
-            &device,
-        )?;
-        let classifier = clean_objective.classifier(clean_net);
-        let clean_scores = clean_scores(&classifier, &data, &device);
 
         let noisy_objective = NoisyClassifierObjective::<B> {
             process,
@@ -240,9 +175,11 @@ impl BackendTask for ClassifierStage {
             label_smoothing: section.label_smoothing,
             device: device.clone(),
         };
-        B::seed(&device, section.training.seed);
+        let noisy_config = noisy_net_config(config)?;
         let (noisy_net, noisy) = fit(
-            noisy_net_config(config)?.init::<B>(&device),
+            seeded::<B, _>(&device, section.training.seed, || {
+                noisy_config.init(&device)
+            }),
             &noisy_objective,
             &section.training,
             &dir.join("noisy"),
@@ -317,33 +254,39 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
     cov / (va * vb).sqrt()
 }
 
-/// The sections the classifier stage's artefacts depend on, as TOML.
-fn classifier_key(config: &ExperimentConfig) -> Result<String> {
-    Ok(format!(
-        "{}\n{}\n{}\n{}",
-        toml::to_string(&config.data)?,
-        toml::to_string(&config.process)?,
-        toml::to_string(&config.classifier)?,
-        config.seed
-    ))
+/// Whether `config`'s estimator needs the clean classifier (the regressions do).
+pub fn needs_clean_classifier(config: &ExperimentConfig) -> bool {
+    config.ratio.estimator.regression().is_some()
 }
 
-/// The learned `log h_t` estimate of an experiment's ratio stage: the ratio network, or the
-/// noisy classifier when `ratio.estimator = "noisy-classifier"`.
-#[allow(dead_code)] // used by the guidance and experiment commands
+/// The learned `log h_t` estimate of a ratio stage: the ratio network in `ratio_dir`, or the
+/// noisy classifier of `classifier_dir` when `ratio.estimator = "noisy-classifier"`.
 pub fn load_ratio_model<B: Backend>(
     config: &ExperimentConfig,
-    run_dir: &Path,
+    classifier_dir: &Path,
+    ratio_dir: &Path,
     device: &B::Device,
 ) -> Result<ScalarNet<B>> {
     let (net, path) = match config.ratio.estimator {
         EstimatorKind::NoisyClassifier => (
             noisy_net_config(config)?,
-            run_dir.join("classifier/noisy/model.mpk"),
+            classifier_dir.join("noisy/model.mpk"),
         ),
-        _ => (ratio_net_config(config)?, run_dir.join("ratio/model.mpk")),
+        _ => (ratio_net_config(config)?, ratio_dir.join("model.mpk")),
     };
     Ok(load_model_file(net.init::<B>(device), &path, device)?)
+}
+
+/// Parameters of the networks behind `config`'s learned ratio: the noisy classifier, plus the
+/// clean classifier and the ratio network for the regression estimators.
+pub fn ratio_parameters(config: &ExperimentConfig) -> Result<usize> {
+    let device = Default::default();
+    let count = |net: ScalarNetConfig| net.init::<burn::backend::NdArray>(&device).num_params();
+    let mut total = count(noisy_net_config(config)?);
+    if needs_clean_classifier(config) {
+        total += count(clean_net_config(config)?) + count(ratio_net_config(config)?);
+    }
+    Ok(total)
 }
 
 /// What the ratio stage reports.
@@ -353,10 +296,11 @@ pub struct RatioSummary {
     cycle_weight: f64,
     target_train: usize,
     /// Absent for the noisy-classifier estimator (the classifier stage trained it).
-    training: Option<Fitted>,
+    pub training: Option<Fitted>,
     /// All-t MSE against the exact `log h_t` on noised source / target test sequences.
-    mse_source: f64,
-    mse_target: f64,
+    pub mse_source: f64,
+    /// See `mse_source`.
+    pub mse_target: f64,
     /// The same with the mean error removed (what guidance sees).
     error_variance_source: f64,
     error_variance_target: f64,
@@ -366,8 +310,8 @@ pub struct RatioSummary {
 pub struct RatioStage {
     /// The experiment.
     pub config: ExperimentConfig,
-    /// `runs/<name>/`: holds the classifier stage.
-    pub run_dir: PathBuf,
+    /// The classifier stage's folder.
+    pub classifier_dir: PathBuf,
     /// Where this stage writes (normally `runs/<name>/ratio`).
     pub dir: PathBuf,
     /// Continue from the checkpoint.
@@ -379,16 +323,17 @@ impl BackendTask for RatioStage {
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<RatioSummary> {
         let config = &self.config;
-        let classifier_dir = self.run_dir.join("classifier");
+        let classifier_dir = &self.classifier_dir;
+        let clean = needs_clean_classifier(config);
         require_stage(
             config,
-            &classifier_dir,
+            classifier_dir,
             "classifier",
             "[data], [process], [classifier]",
-            classifier_key,
+            |c| keys::classifier(c, clean),
         )?;
         let data = TaskData::new(config)?;
-        let process = config.process.build(config.data.states)?;
+        let process = config.process()?;
         let dir = self.dir.clone();
         prepare_stage_dir(&dir, config)?;
         let estimator = config.ratio.estimator;
@@ -428,9 +373,11 @@ impl BackendTask for RatioStage {
                     validation: &data.source_validation,
                     device: device.clone(),
                 };
-                B::seed(&device, config.ratio.training.seed);
+                let net_config = ratio_net_config(config)?;
                 let (net, fitted) = fit(
-                    ratio_net_config(config)?.init::<B>(&device),
+                    seeded::<B, _>(&device, config.ratio.training.seed, || {
+                        net_config.init(&device)
+                    }),
                     &objective,
                     &config.ratio.training,
                     &dir,
@@ -483,16 +430,17 @@ mod tests {
         type TB = Autodiff<NdArray>;
         let classifier = ClassifierStage {
             config: config.clone(),
-            run_dir: run_dir.clone(),
+            dir: run_dir.join("classifier"),
             resume: false,
+            clean: needs_clean_classifier(&config),
         }
         .run::<TB>(Default::default())
         .unwrap();
-        assert!(classifier.clean_scores.accuracy.is_finite());
+        assert!(classifier.clean_scores.unwrap().accuracy.is_finite());
         assert!(classifier.noisy_mse_target.is_finite());
         let ratio = RatioStage {
             config: config.clone(),
-            run_dir: run_dir.clone(),
+            classifier_dir: run_dir.join("classifier"),
             dir: run_dir.join("ratio"),
             resume: false,
         }
@@ -512,14 +460,19 @@ mod tests {
         }
         let csv = std::fs::read_to_string(run_dir.join("ratio/ratio_error.csv")).unwrap();
         assert_eq!(csv.lines().count(), 1 + 2 * (TIME_BINS + 1));
-        let loaded = load_ratio_model::<NdArray>(&config, &run_dir, &Default::default());
+        let loaded = load_ratio_model::<NdArray>(
+            &config,
+            &run_dir.join("classifier"),
+            &run_dir.join("ratio"),
+            &Default::default(),
+        );
         assert!(loaded.is_ok());
 
         let mut other = config.clone();
         other.data.target_size = 150;
         let err = RatioStage {
             config: other,
-            run_dir: run_dir.clone(),
+            classifier_dir: run_dir.join("classifier"),
             dir: run_dir.join("ratio-other"),
             resume: false,
         }

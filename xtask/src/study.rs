@@ -127,8 +127,9 @@ pub fn run(args: RatioStudyArgs) -> Result<()> {
                 args.backend.device,
                 ClassifierStage {
                     config: config.clone(),
-                    run_dir: run_dir.clone(),
+                    dir: classifier_dir.clone(),
                     resume: false,
+                    clean: true,
                 },
             )?;
         }
@@ -144,7 +145,7 @@ pub fn run(args: RatioStudyArgs) -> Result<()> {
                     args.backend.device,
                     RatioStage {
                         config: config.clone(),
-                        run_dir: run_dir.clone(),
+                        classifier_dir: classifier_dir.clone(),
                         dir: dir.clone(),
                         resume: false,
                     },

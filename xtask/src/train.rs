@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use gtl_markov::MarkovChain;
 use gtl_models::objectives::{DenoiserObjective, nelbo_per_token};
 use gtl_models::training::{
-    Objective, RunOptions, TrainingConfig, module_bytes, train, write_atomically,
+    Objective, RunOptions, TrainingConfig, module_bytes, seeded, train, write_atomically,
 };
 use gtl_models::{DenoiserNetConfig, TrunkConfig, describe_params};
 use gtl_oracle::MarkovDenoiser;
@@ -102,8 +102,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             device,
             ratio::ClassifierStage {
                 config,
-                run_dir,
+                dir: run_dir.join(Stage::Classifier.dir_name()),
                 resume: args.resume,
+                clean: true,
             },
         )?)?,
         Stage::Ratio => serde_json::to_value(dispatch(
@@ -111,8 +112,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             device,
             ratio::RatioStage {
                 config,
+                classifier_dir: run_dir.join(Stage::Classifier.dir_name()),
                 dir: run_dir.join(Stage::Ratio.dir_name()),
-                run_dir,
                 resume: args.resume,
             },
         )?)?,
@@ -121,7 +122,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             device,
             crate::planner::PlannerStage {
                 config,
-                run_dir,
+                denoiser_dir: run_dir.join(Stage::Denoiser.dir_name()),
+                dir: run_dir.join(Stage::Planner.dir_name()),
                 resume: args.resume,
             },
         )?)?,
@@ -130,7 +132,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             device,
             crate::finetune::FinetuneStage {
                 config,
-                run_dir,
+                denoiser_dir: run_dir.join(Stage::Denoiser.dir_name()),
+                dir: run_dir.join(Stage::Finetune.dir_name()),
                 resume: args.resume,
             },
         )?)?,
@@ -165,8 +168,7 @@ impl TaskData {
     pub fn new(config: &ExperimentConfig) -> Result<Self> {
         let data = &config.data;
         let seed = config.seed;
-        let source = data.source.build(data.states, "data.source")?;
-        let target = data.target.build(data.states, "data.target")?;
+        let (source, target) = data.chains()?;
         let (source_train, source_validation) = split(
             source.sample_dataset(data.source_size, data.length, seed),
             data.validation_fraction,
@@ -198,13 +200,13 @@ pub fn trunk_of(
     model: &ModelSection,
     section: &str,
 ) -> Result<TrunkConfig> {
-    let process = config.process.build(config.data.states)?;
+    let process = config.process()?;
     model.trunk(process.num_states(), config.data.length, section)
 }
 
 /// The source denoiser's network of an experiment.
 pub fn denoiser_net_config(config: &ExperimentConfig) -> Result<DenoiserNetConfig> {
-    let process = config.process.build(config.data.states)?;
+    let process = config.process()?;
     let trunk = trunk_of(config, &config.denoiser.model, "denoiser.model")?;
     Ok(DenoiserNetConfig::for_process(trunk, &process))
 }
@@ -331,9 +333,11 @@ const EVALUATION_SEED: u64 = 0xe7a1;
 pub struct DenoiserSummary {
     process: String,
     loss: String,
-    parameters: usize,
+    /// Parameters of the network.
+    pub parameters: usize,
     steps: usize,
-    seconds: f64,
+    /// Wall time of the training run.
+    pub seconds: f64,
     sequences_per_second: f64,
     /// NELBO per token on fresh source sequences: the trained network, the exact oracle
     /// denoiser, and the unigram baseline (an i.i.d. chain of the training frequencies).
@@ -344,23 +348,22 @@ pub struct DenoiserSummary {
     exact_nll_per_token: f64,
 }
 
-struct DenoiserStage {
-    config: ExperimentConfig,
-    dir: PathBuf,
-    resume: bool,
+/// `train denoiser`.
+pub struct DenoiserStage {
+    /// The experiment.
+    pub config: ExperimentConfig,
+    /// Where the stage writes.
+    pub dir: PathBuf,
+    /// Continue from the checkpoint.
+    pub resume: bool,
 }
 
 impl BackendTask for DenoiserStage {
     type Output = DenoiserSummary;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<DenoiserSummary> {
-        let ExperimentConfig {
-            data,
-            process,
-            denoiser,
-            ..
-        } = &self.config;
-        let process = process.build(data.states)?;
+        let ExperimentConfig { data, denoiser, .. } = &self.config;
+        let process = self.config.process()?;
         let TaskData {
             source,
             source_train: train_set,
@@ -370,8 +373,8 @@ impl BackendTask for DenoiserStage {
         } = TaskData::new(&self.config)?;
         prepare_stage_dir(&self.dir, &self.config)?;
 
-        B::seed(&device, denoiser.training.seed);
-        let model = denoiser_net_config(&self.config)?.init::<B>(&device);
+        let net = denoiser_net_config(&self.config)?;
+        let model = seeded::<B, _>(&device, denoiser.training.seed, || net.init(&device));
         let objective = DenoiserObjective::<B> {
             process,
             loss: denoiser.loss,
@@ -390,7 +393,7 @@ impl BackendTask for DenoiserStage {
         )?;
 
         let oracle = MarkovDenoiser::new(source.clone(), process)?;
-        let unigram = MarkovDenoiser::new(unigram_chain(&train_set, data.states)?, process)?;
+        let unigram = MarkovDenoiser::new(unigram_chain(&train_set, data.num_states())?, process)?;
         let nelbo_model = nelbo_per_token::<B::InnerBackend>(
             &inference,
             &process,

@@ -1,8 +1,9 @@
 //! Fine-tuning baselines (the methods GTL is compared against): training the denoiser
 //! architecture on target data from scratch, and fine-tuning the source denoiser on target
-//! data in full or only in its last blocks and head. Each method is a way to initialise and
-//! freeze a [`DenoiserNet`] before the shared `gtl_models::training::train` loop runs the
-//! diffusion loss on target sequences; [`count_params`] reports what a method trains.
+//! data in full, only in its last blocks and head, or through low-rank adapters (LoRA) on
+//! every attention and MLP weight. Each method is a way to initialise and freeze a
+//! [`DenoiserNet`] before the shared `gtl_models::training::train` loop runs the diffusion
+//! loss on target sequences; [`count_params`] reports what a method trains.
 //!
 //! ```
 //! use burn::backend::{Autodiff, NdArray};
@@ -24,7 +25,7 @@
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use gtl_models::DenoiserNet;
+use gtl_models::{AdapterSpec, DenoiserNet};
 use serde::{Deserialize, Serialize};
 
 /// Errors of the fine-tuning set-up.
@@ -36,7 +37,7 @@ pub enum FinetuneError {
 }
 
 /// A baseline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Method {
     /// The source architecture trained from scratch on target data only.
@@ -49,6 +50,14 @@ pub enum Method {
         /// Trained blocks, counted from the output (≥ 1, ≤ the trunk's blocks).
         blocks: usize,
     },
+    /// Every weight of the source denoiser frozen; a trainable low-rank update
+    /// `(alpha / rank) · x A B` added to each attention projection and MLP layer.
+    LowRank {
+        /// Rank of each update (≥ 1).
+        rank: usize,
+        /// Numerator of the update's scale (> 0).
+        alpha: f64,
+    },
 }
 
 impl Method {
@@ -58,6 +67,7 @@ impl Method {
             Method::TargetOnly => "target-only".into(),
             Method::Full => "full-finetune".into(),
             Method::LastBlocks { blocks } => format!("last-{blocks}-blocks"),
+            Method::LowRank { rank, .. } => format!("lora-rank-{rank}"),
         }
     }
 
@@ -74,18 +84,37 @@ impl Method {
                     "{key}.blocks = {blocks}: must be in 1..={num_blocks} (the trunk's blocks)"
                 )))
             }
+            Method::LowRank { rank: 0, .. } => Err(FinetuneError::Config(format!(
+                "{key}.rank = 0: must be at least 1"
+            ))),
+            Method::LowRank { alpha, .. } if !(alpha > 0.0 && alpha.is_finite()) => {
+                Err(FinetuneError::Config(format!(
+                    "{key}.alpha = {alpha}: must be a finite number > 0"
+                )))
+            }
             _ => Ok(()),
         }
     }
 }
 
-/// Freezes (stops the gradient of) every parameter `method` does not train.
+/// Freezes (stops the gradient of) every parameter `method` does not train; for
+/// [`Method::LowRank`] it first attaches fresh adapters (the only trainable parameters).
+/// Applied to a freshly initialised network it also gives the shape that a trained model
+/// file of `method` loads into.
 pub fn freeze_for<B: AutodiffBackend>(
     mut model: DenoiserNet<B>,
     method: Method,
 ) -> Result<DenoiserNet<B>, FinetuneError> {
     let num_blocks = model.trunk.blocks.len();
     method.validate(num_blocks, "finetune")?;
+    if let Method::LowRank { rank, alpha } = method {
+        let device = model.head.weight.device();
+        let mut frozen = model.no_grad();
+        frozen.trunk = frozen
+            .trunk
+            .with_adapters(AdapterSpec { rank, alpha }, &device);
+        return Ok(frozen);
+    }
     if let Method::LastBlocks { blocks } = method {
         let trunk = &mut model.trunk;
         trunk.token_embedding = trunk.token_embedding.clone().no_grad();

@@ -1,6 +1,7 @@
 //! Partial fine-tuning trains exactly what it says: after real optimiser steps on the
-//! diffusion loss, frozen parameters are bit-for-bit unchanged and trainable ones moved, and
-//! the trainable count is the last blocks' + final norm's + head's parameters.
+//! diffusion loss, frozen parameters are bit-for-bit unchanged and trainable ones moved; the
+//! trainable count is the last blocks' + final norm's + head's parameters, or for low-rank
+//! adapters `rank · (d_in + d_out)` per adapted layer.
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -32,30 +33,22 @@ fn snapshot(model: &DenoiserNet<TB>) -> Vec<(bool, Vec<f32>)> {
     visitor.0
 }
 
-#[test]
-fn only_the_last_blocks_and_the_head_move() {
+fn source_model() -> (Process, DenoiserNet<TB>) {
     let device = Default::default();
-    let (n, length) = (5, 8);
-    let process = Process::new(ProcessKind::Absorbing, n, Schedule::default()).unwrap();
-    let trunk = TrunkConfig::preset("tiny", n + 1, length)
+    let process = Process::new(ProcessKind::Absorbing, 5, Schedule::default()).unwrap();
+    let trunk = TrunkConfig::preset("tiny", 6, 8)
         .unwrap()
         .with_num_blocks(3);
     let model = DenoiserNetConfig::for_process(trunk, &process).init::<TB>(&device);
-    let all = count_params(&model);
-    let last_block = count_params(&model.trunk.blocks[2]).total;
-    let final_norm = count_params(&model.trunk.final_norm).total;
-    let head = count_params(&model.head).total;
-    assert_eq!(all.trainable, all.total);
+    (process, model)
+}
 
-    let model = freeze_for(model, Method::LastBlocks { blocks: 1 }).unwrap();
-    let counts = count_params(&model);
-    assert_eq!(counts.total, all.total);
-    assert_eq!(counts.trainable, last_block + final_norm + head);
-
-    let before = snapshot(&model);
-    let data = MarkovChain::diagonal(n, 0.8)
+/// Five AdamW steps (with weight decay) on the diffusion loss.
+fn five_steps(model: DenoiserNet<TB>, process: Process, name: &str) -> DenoiserNet<TB> {
+    let device = Default::default();
+    let data = MarkovChain::diagonal(5, 0.8)
         .unwrap()
-        .sample_dataset(200, length, 1);
+        .sample_dataset(200, 8, 1);
     let objective = DenoiserObjective::<TB> {
         process,
         loss: Loss::MdlmNelbo,
@@ -74,31 +67,83 @@ fn only_the_last_blocks_and_the_head_move() {
         log_every: 5,
         ..TrainingConfig::default()
     };
-    let dir = std::env::temp_dir().join(format!("gtl-finetune-freeze-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("gtl-finetune-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let options = RunOptions {
         dir: dir.clone(),
         resume: false,
         stop_after: None,
-        label: "freeze".into(),
+        label: name.into(),
     };
     let trained = train(model, &objective, &config, &options, &device).unwrap();
-    let after = snapshot(&trained.model);
+    let _ = std::fs::remove_dir_all(&dir);
+    trained.model
+}
+
+/// After [`five_steps`], every untracked tensor keeps its exact values and tracked ones move.
+fn check_only_tracked_tensors_move(model: DenoiserNet<TB>, process: Process, name: &str) {
+    let before = snapshot(&model);
+    let after = snapshot(&five_steps(model, process, name));
     assert_eq!(before.len(), after.len());
     let (mut frozen, mut moved) = (0, 0);
     for ((tracked, old), (_, new)) in before.iter().zip(&after) {
         if *tracked {
-            if old != new {
-                moved += 1;
-            }
+            assert_ne!(old, new, "{name}: a trainable parameter did not move");
+            moved += 1;
         } else {
-            assert_eq!(old, new, "a frozen parameter changed");
+            assert_eq!(old, new, "{name}: a frozen parameter changed");
             frozen += 1;
         }
     }
-    eprintln!("{frozen} frozen tensors unchanged, {moved} trainable tensors moved");
+    eprintln!("{name}: {frozen} frozen tensors unchanged, {moved} trainable tensors moved");
     assert!(frozen > 0 && moved > 0);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn only_the_last_blocks_and_the_head_move() {
+    let (process, model) = source_model();
+    let all = count_params(&model);
+    let last_block = count_params(&model.trunk.blocks[2]).total;
+    let final_norm = count_params(&model.trunk.final_norm).total;
+    let head = count_params(&model.head).total;
+    assert_eq!(all.trainable, all.total);
+
+    let model = freeze_for(model, Method::LastBlocks { blocks: 1 }).unwrap();
+    let counts = count_params(&model);
+    assert_eq!(counts.total, all.total);
+    assert_eq!(counts.trainable, last_block + final_norm + head);
+    check_only_tracked_tensors_move(model, process, "last-blocks");
+}
+
+#[test]
+fn low_rank_adapters_are_all_that_moves_and_start_as_the_source() {
+    let device = Default::default();
+    let (process, model) = source_model();
+    // A few steps first: at initialisation the adaLN-zero gates close every residual branch,
+    // so adapters inside them would get no gradient; a trained source has open gates.
+    let model = five_steps(model, process, "source");
+    let all = count_params(&model);
+    let (d, hidden, rank) = (
+        model.trunk.d_model,
+        model.trunk.blocks[0].mlp_in.weight.dims()[1],
+        2,
+    );
+    let method = Method::LowRank { rank, alpha: 4.0 };
+    let adapted = freeze_for(model.clone(), method).unwrap();
+    let counts = count_params(&adapted);
+    // Per block: four d×d projections and the MLP's d→hidden and hidden→d layers.
+    let per_block = rank * (4 * (d + d) + (d + hidden) + (hidden + d));
+    assert_eq!(counts.trainable, 3 * per_block);
+    assert_eq!(counts.total, all.total + 3 * per_block);
+
+    // The update B is zero at first: the adapted network computes exactly the source's output.
+    let tokens = Tensor::<TB, 2, Int>::from_ints([[5, 1, 5, 2, 5, 5, 0, 5], [5; 8]], &device);
+    let t = Tensor::<TB, 1>::from_floats([0.7, 1.0], &device);
+    assert_eq!(
+        adapted.forward(tokens.clone(), t.clone()).into_data(),
+        model.forward(tokens, t).into_data()
+    );
+    check_only_tracked_tensors_move(adapted, process, "lora");
 }
 
 #[test]
@@ -134,4 +179,29 @@ fn methods_validate_their_block_count_and_full_trains_everything() {
     let all_blocks = count_params(&freeze_for(model, Method::LastBlocks { blocks: 2 }).unwrap());
     assert_eq!(all_blocks.trainable, full.total - embeddings);
     assert!(Method::Full.starts_from_source() && !Method::TargetOnly.starts_from_source());
+    for (method, key) in [
+        (
+            Method::LowRank {
+                rank: 0,
+                alpha: 1.0,
+            },
+            "finetune.rank = 0",
+        ),
+        (
+            Method::LowRank {
+                rank: 2,
+                alpha: 0.0,
+            },
+            "finetune.alpha = 0",
+        ),
+    ] {
+        let err = freeze_for(model_for_errors(), method)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(key), "{err}");
+    }
+}
+
+fn model_for_errors() -> DenoiserNet<TB> {
+    source_model().1
 }

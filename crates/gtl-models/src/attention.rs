@@ -11,6 +11,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
+use crate::adapter::{AdapterSpec, LowRank, adapted};
+
 /// Configuration of a [`SelfAttention`] layer.
 #[derive(Config, Debug)]
 pub struct SelfAttentionConfig {
@@ -35,6 +37,7 @@ impl SelfAttentionConfig {
             key: projection(),
             value: projection(),
             output: projection(),
+            adapters: None,
             num_heads: self.num_heads,
             head_dim: self.d_model / self.num_heads,
         }
@@ -52,6 +55,8 @@ pub struct SelfAttention<B: Backend> {
     pub value: Linear<B>,
     /// Output projection of the concatenated heads.
     pub output: Linear<B>,
+    /// Low-rank updates of the four projections (LoRA fine-tuning), when attached.
+    pub adapters: Option<AttentionAdapters<B>>,
     /// Number of heads.
     pub num_heads: usize,
     /// Width of one head, `d_model / num_heads`.
@@ -63,14 +68,17 @@ impl<B: Backend> SelfAttention<B> {
     /// `head_dim`) it rotates each head's queries and keys by their position.
     pub fn forward(&self, x: Tensor<B, 3>, rotary: Option<&RotaryEncoding<B>>) -> Tensor<B, 3> {
         let [batch, length, d_model] = x.dims();
-        let heads = |projection: &Linear<B>| {
-            projection
-                .forward(x.clone())
+        let adapters = self.adapters.as_ref();
+        let heads = |projection: &Linear<B>, adapter: Option<&LowRank<B>>| {
+            adapted(projection, adapter, x.clone())
                 .reshape([batch, length, self.num_heads, self.head_dim])
                 .swap_dims(1, 2)
         };
-        let (mut query, mut key, value) =
-            (heads(&self.query), heads(&self.key), heads(&self.value));
+        let (mut query, mut key, value) = (
+            heads(&self.query, adapters.map(|a| &a.query)),
+            heads(&self.key, adapters.map(|a| &a.key)),
+            heads(&self.value, adapters.map(|a| &a.value)),
+        );
         if let Some(rotary) = rotary {
             query = rotary.forward(query);
             key = rotary.forward(key);
@@ -84,9 +92,37 @@ impl<B: Backend> SelfAttention<B> {
             None,
             AttentionModuleOptions::default(),
         );
-        self.output
-            .forward(context.swap_dims(1, 2).reshape([batch, length, d_model]))
+        adapted(
+            &self.output,
+            adapters.map(|a| &a.output),
+            context.swap_dims(1, 2).reshape([batch, length, d_model]),
+        )
     }
+
+    /// Attaches fresh adapters to the four projections (replacing any present).
+    pub fn with_adapters(mut self, spec: AdapterSpec, device: &B::Device) -> Self {
+        let new = |linear: &Linear<B>| LowRank::for_linear(linear, spec.rank, spec.alpha, device);
+        self.adapters = Some(AttentionAdapters {
+            query: new(&self.query),
+            key: new(&self.key),
+            value: new(&self.value),
+            output: new(&self.output),
+        });
+        self
+    }
+}
+
+/// Low-rank updates of the query, key, value and output projections.
+#[derive(Module, Debug)]
+pub struct AttentionAdapters<B: Backend> {
+    /// Update of the query projection.
+    pub query: LowRank<B>,
+    /// Update of the key projection.
+    pub key: LowRank<B>,
+    /// Update of the value projection.
+    pub value: LowRank<B>,
+    /// Update of the output projection.
+    pub output: LowRank<B>,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use burn::nn::{
 };
 use burn::prelude::*;
 
+use crate::adapter::{AdapterSpec, LowRank, adapted};
 use crate::attention::{SelfAttention, SelfAttentionConfig};
 
 /// Variance floor of every LayerNorm (PyTorch's default).
@@ -36,6 +37,7 @@ impl BlockConfig {
             attention: SelfAttentionConfig::new(self.d_model, self.num_heads).init(device),
             mlp_in: LinearConfig::new(self.d_model, self.mlp_hidden).init(device),
             mlp_out: LinearConfig::new(self.mlp_hidden, self.d_model).init(device),
+            mlp_adapters: None,
             dropout: DropoutConfig::new(self.dropout).init(),
             conditioning: Conditioning::init(self.d_model, 2, true, self.time_conditioning, device),
         }
@@ -52,6 +54,8 @@ pub struct Block<B: Backend> {
     pub mlp_in: Linear<B>,
     /// Second MLP layer `mlp_hidden → d_model`.
     pub mlp_out: Linear<B>,
+    /// Low-rank updates of the two MLP layers (LoRA fine-tuning), when attached.
+    pub mlp_adapters: Option<MlpAdapters<B>>,
     /// Dropout on each branch output.
     pub dropout: Dropout,
     /// How the two norms are parameterised.
@@ -87,8 +91,30 @@ impl<B: Backend> Block<B> {
     }
 
     fn mlp(&self, h: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.mlp_out.forward(gelu(self.mlp_in.forward(h)))
+        let adapters = self.mlp_adapters.as_ref();
+        let hidden = gelu(adapted(&self.mlp_in, adapters.map(|a| &a.mlp_in), h));
+        adapted(&self.mlp_out, adapters.map(|a| &a.mlp_out), hidden)
     }
+
+    /// Attaches fresh low-rank adapters to the attention projections and the MLP layers.
+    pub fn with_adapters(mut self, spec: AdapterSpec, device: &B::Device) -> Self {
+        self.attention = self.attention.with_adapters(spec, device);
+        let new = |linear: &Linear<B>| LowRank::for_linear(linear, spec.rank, spec.alpha, device);
+        self.mlp_adapters = Some(MlpAdapters {
+            mlp_in: new(&self.mlp_in),
+            mlp_out: new(&self.mlp_out),
+        });
+        self
+    }
+}
+
+/// Low-rank updates of a block's MLP layers.
+#[derive(Module, Debug)]
+pub struct MlpAdapters<B: Backend> {
+    /// Update of the first layer.
+    pub mlp_in: LowRank<B>,
+    /// Update of the second layer.
+    pub mlp_out: LowRank<B>,
 }
 
 /// GELU `x Φ(x)` with the exact erf. Under autodiff it is composed from `erf`: burn 0.21

@@ -9,6 +9,7 @@ use burn::tensor::activation::log_softmax;
 use gtl_diffusion::Denoiser;
 
 use crate::ModelError;
+use crate::adapter::adapted;
 use crate::params::materialize;
 use crate::trunk::{Trunk, TrunkConfig};
 
@@ -95,7 +96,7 @@ impl<B: Backend> DenoiserNet<B> {
     /// Log-probabilities `[batch, length, N]`, normalised per position, of the clean tokens
     /// given noisy `tokens` (`[batch, length]`, values in `0..vocab_size`) at times `t`.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>, t: Tensor<B, 1>) -> Tensor<B, 3> {
-        let logits = self.head.forward(self.trunk.forward(tokens.clone(), t));
+        let logits = adapted(&self.head, None, self.trunk.forward(tokens.clone(), t));
         let log_probs = log_softmax(logits, 2);
         if !self.subs {
             return log_probs;
@@ -210,9 +211,7 @@ impl<B: Backend> PositionNet<B> {
     /// Logits `[batch, length]` for `tokens` (`[batch, length]`) at times `t` (`[batch]`).
     pub fn forward(&self, tokens: Tensor<B, 2, Int>, t: Tensor<B, 1>) -> Tensor<B, 2> {
         let [batch, length] = tokens.dims();
-        self.head
-            .forward(self.trunk.forward(tokens, t))
-            .reshape([batch, length])
+        adapted(&self.head, None, self.trunk.forward(tokens, t)).reshape([batch, length])
     }
 }
 

@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+mod adapter;
 mod attention;
 mod block;
 mod error;
@@ -28,8 +29,9 @@ mod time;
 pub mod training;
 mod trunk;
 
-pub use attention::{SelfAttention, SelfAttentionConfig};
-pub use block::{Block, BlockConfig, Conditioning};
+pub use adapter::{AdapterSpec, LowRank};
+pub use attention::{AttentionAdapters, SelfAttention, SelfAttentionConfig};
+pub use block::{Block, BlockConfig, Conditioning, MlpAdapters};
 pub use error::ModelError;
 pub use heads::{
     DenoiserNet, DenoiserNetConfig, PositionNet, PositionNetConfig, SUBS_LOG_ZERO, ScalarNet,

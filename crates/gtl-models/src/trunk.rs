@@ -6,6 +6,7 @@ use burn::nn::{Embedding, EmbeddingConfig, RotaryEncoding, RotaryEncodingConfig}
 use burn::prelude::*;
 
 use crate::ModelError;
+use crate::adapter::AdapterSpec;
 use crate::block::{Block, BlockConfig, Conditioning, modulate, normalize, split_modulation};
 use crate::params::materialize;
 use crate::time::{TimeEmbedding, TimeEmbeddingConfig};
@@ -236,6 +237,16 @@ impl<B: Backend> Trunk<B> {
     /// Whether the output depends on `t`.
     pub fn time_conditioned(&self) -> bool {
         self.time_embedding.is_some()
+    }
+
+    /// Attaches fresh low-rank adapters to every attention projection and MLP layer; the
+    /// adapted trunk computes exactly what this one does until the adapters are trained.
+    pub fn with_adapters(mut self, spec: AdapterSpec, device: &B::Device) -> Self {
+        self.blocks = std::mem::take(&mut self.blocks)
+            .into_iter()
+            .map(|block| block.with_adapters(spec, device))
+            .collect();
+        self
     }
 }
 

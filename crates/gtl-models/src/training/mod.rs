@@ -10,6 +10,7 @@
 mod checkpoint;
 mod config;
 mod ema;
+mod shared;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub use checkpoint::{
 };
 pub use config::TrainingConfig;
 pub use ema::blend_into;
+pub use shared::{seeded, show_progress_in};
 
 /// What a training run optimises.
 pub trait Objective<B: AutodiffBackend, M: AutodiffModule<B>> {
@@ -201,13 +203,11 @@ where
     while state.step < end {
         let step = state.step + 1;
         // Per-step backend seed: dropout masks do not depend on where a run was resumed.
-        B::seed(
-            device,
-            config
-                .seed
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .wrapping_add(step as u64),
-        );
+        let step_seed = config
+            .seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(step as u64);
+        seeded::<B, _>(device, step_seed, || ());
         let lr = config.learning_rate_at(state.step);
         let loss = objective.loss(&model, config.batch_size, &mut rng);
         let value = f64::from(loss.clone().into_scalar().elem::<f32>());
@@ -328,7 +328,7 @@ fn progress_bar(total: usize, position: usize, label: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(total as u64).with_position(position as u64);
+    let bar = shared::add_bar(ProgressBar::new(total as u64).with_position(position as u64));
     bar.set_style(
         ProgressStyle::with_template(
             "{prefix} {bar:30} {pos}/{len} {msg} [{elapsed_precise} < {eta}]",

@@ -1,0 +1,58 @@
+//! Evaluation of generated sequences and of ratio estimates (MATH.md §7). Everything here
+//! scores samples after the fact, whichever method produced them:
+//!
+//! - [`MarkovScores`]: transition-matrix error and mean diagonal, per-token NLL under the
+//!   target and source chains, and (where `N^L ≤ 10^6`) the enumerated total variation and a
+//!   chi-square p-value against the target;
+//! - [`SequenceStats`]: memorisation (samples that copy a training sequence), distinct
+//!   sequences, distinct n-grams and n-gram overlap with the training set;
+//! - [`ratio_error`]: the error of a `log h_t` estimate against the exact Markov one, by t;
+//! - [`Table`]: result tables written as CSV and rendered as Markdown.
+//!
+//! ```
+//! use gtl_eval::{MarkovScores, SequenceStats};
+//! use gtl_markov::MarkovChain;
+//!
+//! let target = MarkovChain::diagonal(3, 0.8).unwrap();
+//! let source = MarkovChain::diagonal(3, 0.2).unwrap();
+//! let samples = target.sample_dataset(500, 6, 1);
+//! let scores = MarkovScores::compute(&samples, &target, &source, 6).unwrap();
+//! assert!((scores.mean_diagonal - 0.8).abs() < 0.05);
+//! assert!(scores.tv.is_some()); // 3^6 sequences can be enumerated
+//! let stats = SequenceStats::compute(&samples, &samples[..10], 2);
+//! assert!(stats.memorised >= 10.0 / 500.0);
+//! ```
+
+#![warn(missing_docs)]
+
+mod markov;
+mod ratio_error;
+mod sequences;
+mod table;
+
+pub use markov::MarkovScores;
+pub use ratio_error::{ErrorBin, ratio_error, read_error_csv, write_error_csv};
+pub use sequences::SequenceStats;
+pub use table::{Cell, Table};
+
+/// Errors of the evaluation functions.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A scored set was empty or malformed.
+    #[error("{0}")]
+    Input(String),
+    /// An error of the Markov metrics.
+    #[error(transparent)]
+    Markov(#[from] gtl_markov::MarkovError),
+    /// A table could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// A CSV record could not be written.
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+}
