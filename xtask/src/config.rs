@@ -924,6 +924,93 @@ mod tests {
         assert_eq!(defaults.ratio.estimator, config.ratio.estimator);
     }
 
+    /// The experiment's sections: every new key is range-checked under its own name.
+    #[test]
+    fn experiment_sections_are_checked_under_their_own_names() {
+        let ci = include_str!("../../configs/markov-ci.toml");
+        let config = ExperimentConfig::parse(ci).unwrap();
+        assert_eq!(config.experiment.target_sizes, vec![20, 60]);
+        assert_eq!(config.guidance.exact_samples, 40);
+        for (from, to, expected) in [
+            ("gamma = 1.0", "gamma = -1.0", "guidance.gamma = -1"),
+            ("[guidance]", "[guidance]\ntop_n = 4", "guidance.top_n = 4"),
+            (
+                "[guidance]",
+                "[guidance]\norder = \"left\"",
+                "guidance.order = \"left\"",
+            ),
+            (
+                "[guidance]",
+                "[guidance]\nbaseline_order = \"planner\"",
+                "guidance.baseline_order",
+            ),
+            ("samples = 200", "samples = 0", "guidance.samples = 0"),
+            (
+                "[guidance]",
+                "[guidance]\nsampels = 3",
+                "unknown field `sampels`",
+            ),
+            (
+                "target_sizes = [20, 60]\n\n[sweep]",
+                "target_sizes = [1]\n\n[sweep]",
+                "experiment.target_sizes = 1",
+            ),
+            (
+                "[experiment]",
+                "[experiment]\nmethods = [\"gtl\", \"magic\"]",
+                "experiment.methods = \"magic\"",
+            ),
+            (
+                "[experiment]",
+                "[experiment]\nmethods = [\"gtl\", \"gtl\"]",
+                "listed twice",
+            ),
+            ("lora_rank = 2", "lora_rank = 0", "finetune.lora_rank = 0"),
+            (
+                "lora_alpha = 4.0",
+                "lora_alpha = -4.0",
+                "finetune.lora_alpha = -4",
+            ),
+            (
+                "test_size = 200",
+                "test_size = 200\nextra_target_states = 1",
+                "data.extra_target_mass = 0",
+            ),
+            (
+                "test_size = 200",
+                "test_size = 200\nextra_target_mass = 0.3",
+                "must be 0 when",
+            ),
+            (
+                "gamma = [0.0, 2.0]",
+                "gamma = [0.0, -2.0]",
+                "sweep.gamma = -2",
+            ),
+            ("mixture = [0.5]", "mixture = [1.5]", "sweep.mixture = 1.5"),
+            ("top_n = [2]", "top_n = [7]", "sweep.top_n = 7"),
+            (
+                "target = { family = \"diagonal\", diag = 0.8 }",
+                "target = { family = \"mixture\", weight = 2.0, a = { family = \"diagonal\", diag = 0.1 }, b = { family = \"diagonal\", diag = 0.8 } }",
+                "data.target.weight = 2",
+            ),
+        ] {
+            assert!(ci.contains(from), "the CI config should contain {from}");
+            let text = ci.replacen(from, to, 1);
+            let err = format!("{:#}", ExperimentConfig::parse(&text).unwrap_err());
+            assert!(err.contains(expected), "{from} -> {to}: {err}");
+        }
+        let text = ci.replacen(
+            "target = { family = \"diagonal\", diag = 0.8 }",
+            "target = { family = \"mixture\", weight = 0.5, a = { family = \"diagonal\", diag = 0.2 }, b = { family = \"diagonal\", diag = 0.8 } }\nextra_target_states = 2\nextra_target_mass = 0.3",
+            1,
+        );
+        let config = ExperimentConfig::parse(&text).unwrap();
+        let (source, target) = config.data.chains().unwrap();
+        assert_eq!((source.num_states(), target.num_states()), (5, 5));
+        assert!((target.transition()[0][0] - 0.7 * 0.5).abs() < 1e-12);
+        assert_eq!(config.process().unwrap().num_tokens, 5);
+    }
+
     #[test]
     fn out_of_range_values_are_refused_with_their_key() {
         for (from, to, expected) in [

@@ -12,6 +12,7 @@ mod planner;
 mod plot;
 mod ratio;
 mod study;
+mod sweep;
 mod train;
 
 use anyhow::Result;
@@ -51,6 +52,9 @@ enum Command {
     /// fine-tuning baselines, every method's samples at each target size, then metrics,
     /// plots and report.md (writes runs/<name>/; finished stages are cached and reused).
     Experiment(experiment::ExperimentArgs),
+    /// Run the experiment over the grid of its [sweep] section (target sizes, overlap, γ,
+    /// top-n), sharing one stage cache; writes runs/<name>-sweep/report.md and tables.
+    Sweep(sweep::SweepArgs),
     /// Train one stage of an experiment (writes runs/<name>/<stage>/).
     Train(train::TrainArgs),
     /// Compare the ratio estimators (log-r, r, each ± cycle term, noisy classifier) against
@@ -116,6 +120,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::OracleConvergence(args) => oracle::convergence(args),
         Command::Demo(args) => oracle::demo(args),
         Command::Experiment(args) => experiment::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Train(args) => train::run(args),
         Command::RatioStudy(args) => study::run(args),
         Command::Bench(command) => bench::run(command),

@@ -463,3 +463,6 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     println!("{summary}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -64,6 +64,8 @@ pub struct SettingResult {
     pub value: f64,
     /// Target training sequences.
     pub target_train: usize,
+    /// The target chain's transition matrix.
+    pub target_transition: Vec<Vec<f64>>,
     /// Every method, in report order.
     pub methods: Vec<MethodResult>,
     /// The learned ratio's error.
@@ -188,6 +190,7 @@ fn setting_result(
         axis: setting.axis.clone(),
         value: setting.value,
         target_train: data.target_train.len(),
+        target_transition: data.target.transition().to_vec(),
         methods,
         ratio: RatioResult {
             estimator: c.ratio.estimator.name().to_string(),
@@ -296,7 +299,8 @@ fn ratio_table(metrics: &Metrics) -> Table {
     table
 }
 
-fn stage_table(metrics: &Metrics) -> Table {
+/// Every stage's wall time.
+pub fn stage_table(metrics: &Metrics) -> Table {
     let mut table = Table::new(["stage", "seconds", "cached"]);
     for s in &metrics.stages {
         table.push([
@@ -309,7 +313,7 @@ fn stage_table(metrics: &Metrics) -> Table {
 }
 
 /// One heatmap per setting and method, the target chain first: rows are settings.
-fn heatmaps(metrics: &Metrics, executed: &Executed, path: &Path) -> Result<()> {
+fn heatmaps(metrics: &Metrics, path: &Path) -> Result<()> {
     let mut titles = Vec::new();
     let mut matrices = Vec::new();
     let columns = 1 + metrics
@@ -318,10 +322,9 @@ fn heatmaps(metrics: &Metrics, executed: &Executed, path: &Path) -> Result<()> {
         .map(|s| s.methods.len())
         .max()
         .unwrap_or(0);
-    for (s, setting) in metrics.settings.iter().zip(&executed.settings) {
-        let (_, target) = setting.config.data.chains()?;
+    for s in &metrics.settings {
         titles.push(format!("target ({})", s.label));
-        matrices.push(target.transition().to_vec());
+        matrices.push(s.target_transition.clone());
         for m in &s.methods {
             titles.push(format!(
                 "{} {}: diag {:.3}",
@@ -394,16 +397,10 @@ fn ratio_lines(metrics: &Metrics, domain: &str) -> Vec<Series> {
 }
 
 /// Writes the plots; returns their file names.
-pub fn plots(
-    metrics: &Metrics,
-    executed: &Executed,
-    dir: &Path,
-    axis: &str,
-    x_scale: Scale,
-) -> Result<Vec<String>> {
+pub fn plots(metrics: &Metrics, dir: &Path, axis: &str, x_scale: Scale) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
-    heatmaps(metrics, executed, &dir.join("transition-matrices.png"))?;
+    heatmaps(metrics, &dir.join("transition-matrices.png"))?;
     written.push("transition-matrices.png".to_string());
     if metrics.settings.len() > 1 {
         for (file, title, y_label, value) in [
@@ -448,7 +445,8 @@ pub fn plots(
     Ok(written)
 }
 
-fn method<'a>(s: &'a SettingResult, name: &str) -> Option<&'a MethodResult> {
+/// The result of method `name` at setting `s`.
+pub fn method<'a>(s: &'a SettingResult, name: &str) -> Option<&'a MethodResult> {
     s.methods.iter().find(|m| m.method == name)
 }
 
@@ -478,21 +476,25 @@ pub fn comparisons(metrics: &Metrics) -> String {
     text
 }
 
+/// Writes `metrics.json`, `results.csv`, `ratio_error.csv` and `stages.csv` under `run_dir`.
+pub fn write_tables(metrics: &Metrics, run_dir: &Path) -> Result<()> {
+    write_atomically(
+        &run_dir.join("metrics.json"),
+        serde_json::to_string_pretty(metrics)?.as_bytes(),
+    )?;
+    results_table(metrics).write_csv(&run_dir.join("results.csv"))?;
+    ratio_table(metrics).write_csv(&run_dir.join("ratio_error.csv"))?;
+    stage_table(metrics).write_csv(&run_dir.join("stages.csv"))?;
+    Ok(())
+}
+
 /// Writes `metrics.json`, the CSV tables, the plots and `report.md` under `run_dir`; returns
 /// a short summary for the terminal.
 pub fn write(config: &ExperimentConfig, executed: &Executed, run_dir: &Path) -> Result<String> {
     let metrics = metrics(config, executed, run_dir)?;
-    write_atomically(
-        &run_dir.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)?.as_bytes(),
-    )?;
-    let results = results_table(&metrics);
-    results.write_csv(&run_dir.join("results.csv"))?;
-    ratio_table(&metrics).write_csv(&run_dir.join("ratio_error.csv"))?;
-    stage_table(&metrics).write_csv(&run_dir.join("stages.csv"))?;
+    write_tables(&metrics, run_dir)?;
     let plots = plots(
         &metrics,
-        executed,
         &run_dir.join("plots"),
         "target training sequences",
         Scale::Log,
@@ -508,7 +510,7 @@ pub fn write(config: &ExperimentConfig, executed: &Executed, run_dir: &Path) -> 
 }
 
 /// Setting × method with the headline numbers.
-fn short_table(metrics: &Metrics) -> Table {
+pub fn short_table(metrics: &Metrics) -> Table {
     let mut table = Table::new([
         "setting",
         "method",
@@ -544,7 +546,8 @@ fn short_table(metrics: &Metrics) -> Table {
     table
 }
 
-fn ratio_summary(metrics: &Metrics) -> Table {
+/// The all-t ratio error of each setting.
+pub fn ratio_summary(metrics: &Metrics) -> Table {
     let mut table = Table::new([
         "setting",
         "estimator",

@@ -1,0 +1,294 @@
+//! `cargo xtask sweep [CONFIG]`: the experiment over a grid (the `[sweep]` section): target
+//! sizes with every method, then overlap (target diagonal, mixture weight, target-only
+//! states), γ and top-n, each varied alone around the base config. All settings share one
+//! stage cache, so the source denoiser and planner are trained once and the γ and top-n
+//! axes only resample. Writes `runs/<name>-sweep/` (docs/experiment.md).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use gtl_eval::Table;
+use gtl_models::training::write_atomically;
+
+use crate::BackendArgs;
+use crate::config::{ChainSpec, ExperimentConfig};
+use crate::experiment::report::{
+    self, Metrics, SettingResult, method, ratio_summary, short_table, stage_table,
+};
+use crate::experiment::{Setting, execute_settings};
+use crate::plot::Scale;
+use crate::train::load_config;
+
+/// Arguments of `sweep`.
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Experiment configuration with a [sweep] section (TOML); default: the embedded
+    /// configs/markov-default.toml.
+    pub config: Option<PathBuf>,
+    /// Directory that holds runs/<name>-sweep/.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Stages run at once (default: the machine's cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// The guided methods among `methods` (γ and top-n change only these).
+fn guided(methods: &[String]) -> Vec<String> {
+    methods
+        .iter()
+        .filter(|m| m.starts_with("gtl") || *m == "exact-guidance")
+        .cloned()
+        .collect()
+}
+
+/// Every setting of the grid, axis by axis.
+pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
+    let sweep = &config.sweep;
+    let mut settings = Vec::new();
+    let mut add =
+        |axis: &str, label: String, value: f64, c: ExperimentConfig, methods: &[String]| {
+            settings.push(Setting {
+                label,
+                axis: axis.into(),
+                value,
+                config: c,
+                methods: methods.to_vec(),
+            });
+        };
+    for &n in &sweep.target_sizes {
+        let mut c = config.clone();
+        c.data.target_size = n;
+        add(
+            "target_size",
+            format!("n={n}"),
+            n as f64,
+            c,
+            &config.experiment.methods,
+        );
+    }
+    for &diag in &sweep.target_diag {
+        let mut c = config.clone();
+        c.data.target = ChainSpec::Diagonal { diag };
+        add(
+            "target_diag",
+            format!("diag={diag}"),
+            diag,
+            c,
+            &sweep.methods,
+        );
+    }
+    for &weight in &sweep.mixture {
+        let mut c = config.clone();
+        c.data.target = ChainSpec::Mixture {
+            weight,
+            a: Box::new(config.data.source.clone()),
+            b: Box::new(config.data.target.clone()),
+        };
+        add(
+            "mixture",
+            format!("mix={weight}"),
+            weight,
+            c,
+            &sweep.methods,
+        );
+    }
+    for &extra in &sweep.extra_states {
+        let mut c = config.clone();
+        c.data.extra_target_states = extra;
+        c.data.extra_target_mass = sweep.extra_mass;
+        add(
+            "extra_states",
+            format!("extra={extra}"),
+            extra as f64,
+            c,
+            &sweep.methods,
+        );
+    }
+    let guided_methods = guided(&sweep.methods);
+    if !guided_methods.is_empty() {
+        for &gamma in &sweep.gamma {
+            let mut c = config.clone();
+            c.guidance.gamma = gamma;
+            add("gamma", format!("gamma={gamma}"), gamma, c, &guided_methods);
+        }
+        for &top_n in &sweep.top_n {
+            let mut c = config.clone();
+            c.guidance.top_n = top_n;
+            let value = if top_n == 0 {
+                config.data.num_states()
+            } else {
+                top_n
+            };
+            add(
+                "top_n",
+                format!("top_n={value}"),
+                value as f64,
+                c,
+                &guided_methods,
+            );
+        }
+    }
+    settings
+}
+
+/// The settings of one axis.
+fn axis_metrics(metrics: &Metrics, axis: &str) -> Metrics {
+    Metrics {
+        settings: metrics
+            .settings
+            .iter()
+            .filter(|s| s.axis == axis)
+            .cloned()
+            .collect(),
+        ..metrics.clone()
+    }
+}
+
+/// Per value of an axis: transition error of each method, and the learned ratio's error.
+fn axis_table(metrics: &Metrics) -> Table {
+    let methods: Vec<String> = metrics
+        .settings
+        .first()
+        .map(|s| s.methods.iter().map(|m| m.method.clone()).collect())
+        .unwrap_or_default();
+    let mut columns = vec!["setting".to_string()];
+    columns.extend(methods.iter().map(|m| format!("{m} error (diag)")));
+    columns.push("ratio MSE target (error variance)".into());
+    let mut table = Table::new(columns);
+    for s in &metrics.settings {
+        let mut row = vec![s.label.clone().into()];
+        for name in &methods {
+            row.push(match method(s, name) {
+                Some(m) => format!(
+                    "{:.4} ({:.3})",
+                    m.scores.transition_mean_error, m.scores.mean_diagonal
+                )
+                .into(),
+                None => gtl_eval::Cell::Missing,
+            });
+        }
+        row.push(match overall_target(s) {
+            Some((mse, variance)) => format!("{mse:.1} ({variance:.1})").into(),
+            None => gtl_eval::Cell::Missing,
+        });
+        table.push(row);
+    }
+    table
+}
+
+fn overall_target(s: &SettingResult) -> Option<(f64, f64)> {
+    s.ratio
+        .bins
+        .iter()
+        .find(|b| b.domain == "target" && b.is_overall())
+        .map(|b| (b.mse, b.error_variance))
+}
+
+/// Where full fine-tuning first beats GTL on the target-size axis, in words.
+pub fn crossover(metrics: &Metrics) -> String {
+    let sizes = axis_metrics(metrics, "target_size");
+    let mut previous: Option<(&str, bool)> = None;
+    let mut text = String::new();
+    for s in &sizes.settings {
+        let (Some(gtl), Some(fine)) = (method(s, "gtl"), method(s, "full-finetune")) else {
+            continue;
+        };
+        let gtl_better = gtl.scores.transition_mean_error < fine.scores.transition_mean_error;
+        if let Some((label, was_better)) = previous {
+            if was_better && !gtl_better {
+                let _ = writeln!(
+                    text,
+                    "Full fine-tuning overtakes GTL between {label} and {}: at {} its \
+                     transition error is {:.4} against GTL's {:.4}.",
+                    s.label,
+                    s.label,
+                    fine.scores.transition_mean_error,
+                    gtl.scores.transition_mean_error
+                );
+            }
+        }
+        previous = Some((&s.label, gtl_better));
+    }
+    if text.is_empty() {
+        text = match previous {
+            Some((_, true)) => "GTL stays closer to the target than full fine-tuning at every \
+                                target size of the sweep.\n"
+                .into(),
+            Some((_, false)) => "Full fine-tuning is at least as close to the target as GTL at \
+                                 every target size from the first one on.\n"
+                .into(),
+            None => "The target-size axis lacks gtl or full-finetune.\n".into(),
+        };
+    }
+    text
+}
+
+/// `sweep`.
+pub fn run(args: SweepArgs) -> Result<()> {
+    let config = load_config(args.config.as_deref())?;
+    let run_dir = args.runs_dir.join(format!("{}-sweep", config.name));
+    std::fs::create_dir_all(&run_dir)?;
+    write_atomically(
+        &run_dir.join("config.toml"),
+        toml::to_string(&config)?.as_bytes(),
+    )?;
+    let executed = execute_settings(
+        sweep_settings(&config),
+        &run_dir,
+        args.workers,
+        args.backend,
+    )?;
+    let metrics = report::metrics(&config, &executed, &run_dir)?;
+    report::write_tables(&metrics, &run_dir)?;
+    let mut text = format!(
+        "# Sweep `{}`\n\nEach axis varies one setting of the base config (configs and \
+         results of every setting in metrics.json and results.csv). Cells: mean \
+         |transition error| (mean diagonal). Wall time of this invocation: {:.1} s.\n\n",
+        config.name, metrics.seconds
+    );
+    text.push_str("## Where fine-tuning overtakes GTL\n\n");
+    text.push_str(&crossover(&metrics));
+    let axes = [
+        ("target_size", "target training sequences", Scale::Log),
+        ("target_diag", "target diagonal", Scale::Linear),
+        (
+            "mixture",
+            "mixture weight of the target chain",
+            Scale::Linear,
+        ),
+        ("extra_states", "target-only states", Scale::Linear),
+        ("gamma", "guidance strength γ", Scale::Linear),
+        ("top_n", "candidates n", Scale::Linear),
+    ];
+    for (axis, label, scale) in axes {
+        let sub = axis_metrics(&metrics, axis);
+        if sub.settings.is_empty() {
+            continue;
+        }
+        let _ = writeln!(text, "\n## {label}\n");
+        text.push_str(&axis_table(&sub).to_markdown(3));
+        text.push('\n');
+        let plots = report::plots(&sub, &run_dir.join("plots").join(axis), label, scale)?;
+        for plot in plots {
+            let _ = writeln!(text, "![{axis} {plot}](plots/{axis}/{plot})\n");
+        }
+    }
+    text.push_str("\n## Ratio error by setting\n\n");
+    text.push_str(&ratio_summary(&metrics).to_markdown(2));
+    text.push_str("\n## Every setting and method\n\n");
+    text.push_str(&short_table(&metrics).to_markdown(3));
+    text.push_str("\n## Time per stage\n\n");
+    text.push_str(&stage_table(&metrics).to_markdown(1));
+    write_atomically(&run_dir.join("report.md"), text.as_bytes())?;
+    println!(
+        "{}wrote {}/report.md",
+        crossover(&metrics),
+        run_dir.display()
+    );
+    Ok(())
+}
