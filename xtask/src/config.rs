@@ -76,6 +76,14 @@ pub struct GuidanceSection {
     pub exact_samples: usize,
     /// Seed of every sampler (the same for every method: common random numbers).
     pub seed: u64,
+    /// Choose γ of the learned-ratio samplers (gtl, exact-guidance) per setting from
+    /// `gamma_grid` by the held-out log-likelihood of the guided one-position conditional
+    /// on the target validation split; `gamma` then applies to the exact-ratio samplers only.
+    pub fit_gamma: bool,
+    /// The candidates of `fit_gamma` (each finite, ≥ 0).
+    pub gamma_grid: Vec<f64>,
+    /// Masked validation sequences `fit_gamma` scores (≥ 1; spread over the split).
+    pub fit_rows: usize,
 }
 
 impl Default for GuidanceSection {
@@ -91,6 +99,9 @@ impl Default for GuidanceSection {
             exact_steps: 20,
             exact_samples: 500,
             seed: 7,
+            fit_gamma: false,
+            gamma_grid: vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0],
+            fit_rows: 4000,
         }
     }
 }
@@ -106,6 +117,16 @@ impl GuidanceSection {
                 "guidance.gamma = {}: must be a finite number ≥ 0",
                 self.gamma
             );
+        }
+        if self.gamma_grid.is_empty() {
+            bail!("guidance.gamma_grid = []: name at least one γ");
+        }
+        if let Some(g) = self
+            .gamma_grid
+            .iter()
+            .find(|g| !(**g >= 0.0 && g.is_finite()))
+        {
+            bail!("guidance.gamma_grid = {g}: every value must be a finite number ≥ 0");
         }
         if self.top_n > states {
             bail!(
@@ -132,6 +153,7 @@ impl GuidanceSection {
             ("chunk_rows", self.chunk_rows),
             ("exact_steps", self.exact_steps),
             ("exact_samples", self.exact_samples),
+            ("fit_rows", self.fit_rows),
         ] {
             if value == 0 {
                 bail!("guidance.{key} = 0: must be at least 1");
@@ -499,6 +521,20 @@ pub struct ModelSection {
     pub time_conditioning: Option<bool>,
     /// "learned" or "rotary".
     pub positions: Option<String>,
+    /// Pooling of the scalar heads (classifiers, ratio network): "mean" (default) or
+    /// "sum"; not accepted in the denoiser and planner sections.
+    pub pooling: Option<String>,
+}
+
+impl ModelSection {
+    /// Whether the scalar head sums over positions; errors name `section`.
+    pub fn sum_pooling(&self, section: &str) -> Result<bool> {
+        match self.pooling.as_deref() {
+            None | Some("mean") => Ok(false),
+            Some("sum") => Ok(true),
+            Some(other) => bail!("{section}.pooling = {other:?}: must be \"mean\" or \"sum\""),
+        }
+    }
 }
 
 impl ModelSection {
@@ -755,6 +791,19 @@ impl ExperimentConfig {
             .model
             .trunk(process.num_states(), d.length, "planner.model")?;
         self.planner.training.validate("planner.training")?;
+        for (section, model) in [
+            ("denoiser.model", &self.denoiser.model),
+            ("planner.model", &self.planner.model),
+        ] {
+            if let Some(pooling) = &model.pooling {
+                bail!(
+                    "{section}.pooling = {pooling:?}: only the classifier and ratio networks \
+                     pool (their sections take the key)"
+                );
+            }
+        }
+        self.classifier.model.sum_pooling("classifier.model")?;
+        self.ratio.model.sum_pooling("ratio.model")?;
         let blocks = self
             .denoiser
             .model

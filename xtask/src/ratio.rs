@@ -66,23 +66,24 @@ pub fn overall_mse(rows: &[ErrorBin], domain: &str) -> f64 {
 /// The clean classifier's network: the classifier section without time conditioning.
 fn clean_net_config(config: &ExperimentConfig) -> Result<ScalarNetConfig> {
     let trunk = trunk_of(config, &config.classifier.model, "classifier.model")?;
-    Ok(ScalarNetConfig::new(trunk.with_time_conditioning(false)))
+    Ok(ScalarNetConfig::new(trunk.with_time_conditioning(false))
+        .with_sum_pooling(config.classifier.model.sum_pooling("classifier.model")?))
 }
 
 fn noisy_net_config(config: &ExperimentConfig) -> Result<ScalarNetConfig> {
-    Ok(ScalarNetConfig::new(trunk_of(
-        config,
-        &config.classifier.model,
-        "classifier.model",
-    )?))
+    let model = &config.classifier.model;
+    Ok(
+        ScalarNetConfig::new(trunk_of(config, model, "classifier.model")?)
+            .with_sum_pooling(model.sum_pooling("classifier.model")?),
+    )
 }
 
 fn ratio_net_config(config: &ExperimentConfig) -> Result<ScalarNetConfig> {
-    Ok(ScalarNetConfig::new(trunk_of(
-        config,
-        &config.ratio.model,
-        "ratio.model",
-    )?))
+    let model = &config.ratio.model;
+    Ok(
+        ScalarNetConfig::new(trunk_of(config, model, "ratio.model")?)
+            .with_sum_pooling(model.sum_pooling("ratio.model")?),
+    )
 }
 
 /// The clean classifier's scores on the test sets.

@@ -1,8 +1,9 @@
 //! `cargo xtask sweep [CONFIG]`: the experiment over a grid (the `[sweep]` section): target
 //! sizes with every method, then overlap (target diagonal, mixture weight, target-only
 //! states), γ and top-n, each varied alone around the base config. All settings share one
-//! stage cache, so the source denoiser and planner are trained once and the γ and top-n
-//! axes only resample. Writes `runs/<name>-sweep/` (docs/experiment.md).
+//! stage cache with `cargo xtask experiment` (`runs/<name>/stages/`), so the source denoiser
+//! and planner are trained once, settings the experiment already ran are reused, and the γ
+//! and top-n axes only resample. Writes `runs/<name>-sweep/` (docs/experiment.md).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -114,6 +115,7 @@ pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
         for &gamma in &sweep.gamma {
             let mut c = config.clone();
             c.guidance.gamma = gamma;
+            c.guidance.fit_gamma = false;
             add("gamma", format!("gamma={gamma}"), gamma, c, &guided_methods);
         }
         for &top_n in &sweep.top_n {

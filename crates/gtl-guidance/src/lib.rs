@@ -6,6 +6,8 @@
 //! - [`ScheduledGtl`]: one position per step chosen by an order rule (random, denoiser
 //!   confidence or a learned [`Planner`]), candidates restricted to the denoiser's top-n
 //!   tokens (`n` ratio evaluations per step; `n = N` is exact guidance of that position).
+//! - [`fit_gamma`]: chooses γ by the held-out log-likelihood of the guided one-position
+//!   conditional on target sequences.
 //! - [`Scorer::Taylor`]: a first-order estimate of every substitution from one forward and one
 //!   backward pass of the ratio network on a one-hot input ([`OneHotGradient`]).
 //!
@@ -17,6 +19,7 @@
 
 mod exact;
 mod gamma;
+mod gamma_fit;
 mod planner;
 mod planner_training;
 mod scheduled;
@@ -24,6 +27,7 @@ mod scorer;
 
 pub use exact::ExactGuidance;
 pub use gamma::GammaSchedule;
+pub use gamma_fit::{GammaFit, fit_gamma};
 pub use planner::{Planner, PositionRule};
 pub use planner_training::{OrderAccuracy, PlannerObjective, order_accuracy};
 pub use scheduled::ScheduledGtl;

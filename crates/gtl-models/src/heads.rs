@@ -139,6 +139,11 @@ impl<B: Backend> Denoiser<B> for DenoiserNet<B> {
 pub struct ScalarNetConfig {
     /// The trunk.
     pub trunk: TrunkConfig,
+    /// Pool the per-position outputs by their sum instead of their mean. A log-likelihood
+    /// ratio is a sum of per-position terms that grows with the length (tens of nats for a
+    /// 20-token Markov sequence); a mean-pooled head must reach it through large weights.
+    #[config(default = false)]
+    pub sum_pooling: bool,
 }
 
 impl ScalarNetConfig {
@@ -147,18 +152,21 @@ impl ScalarNetConfig {
         materialize(ScalarNet {
             trunk: self.trunk.init(device),
             head: LinearConfig::new(self.trunk.d_model, 1).init(device),
+            sum_pooling: self.sum_pooling,
         })
     }
 }
 
 /// One real number per sequence (a domain-classifier logit or a log-ratio) from the hidden
-/// states averaged over positions.
+/// states, pooled over positions (mean, or sum: see [`ScalarNetConfig::sum_pooling`]).
 #[derive(Module, Debug)]
 pub struct ScalarNet<B: Backend> {
     /// The shared transformer trunk.
     pub trunk: Trunk<B>,
-    /// `d_model → 1` on the mean-pooled hidden state.
+    /// `d_model → 1` on the pooled hidden state.
     pub head: Linear<B>,
+    /// Whether positions are summed (else averaged).
+    pub sum_pooling: bool,
 }
 
 impl<B: Backend> ScalarNet<B> {
@@ -176,7 +184,12 @@ impl<B: Backend> ScalarNet<B> {
     }
 
     fn pool(&self, hidden: Tensor<B, 3>, batch: usize) -> Tensor<B, 1> {
-        let pooled = hidden.mean_dim(1).reshape([batch, self.trunk.d_model]);
+        let pooled = if self.sum_pooling {
+            hidden.sum_dim(1)
+        } else {
+            hidden.mean_dim(1)
+        };
+        let pooled = pooled.reshape([batch, self.trunk.d_model]);
         self.head.forward(pooled).reshape([batch])
     }
 }
@@ -406,5 +419,36 @@ mod tests {
         );
         let head = LinearConfig::new(4, 1).init::<TB>(&device);
         assert_eq!(describe_params(&head), "5 parameters");
+    }
+
+    /// Sum pooling is mean pooling times the length, before the head's bias:
+    /// `sum(z) - b = L · (mean(z) - b)` for the same weights.
+    #[test]
+    fn sum_pooling_scales_the_mean_by_the_length() {
+        let device = Default::default();
+        let mean = ScalarNetConfig::new(tiny_trunk(N + 1)).init::<TB>(&device);
+        let sum = ScalarNet {
+            sum_pooling: true,
+            ..mean.clone()
+        };
+        let z = Tensor::<TB, 2, Int>::from_ints([[5, 1, 5, 2, 0, 5], [3, 3, 3, 5, 5, 5]], &device);
+        let t = Tensor::<TB, 1>::from_floats([0.3, 0.8], &device);
+        let bias = mean
+            .head
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_scalar()
+            .elem::<f64>();
+        let m = mean
+            .forward(z.clone(), t.clone())
+            .into_data()
+            .to_vec::<f64>()
+            .unwrap();
+        let s = sum.forward(z, t).into_data().to_vec::<f64>().unwrap();
+        for (m, s) in m.iter().zip(&s) {
+            assert!((s - bias - 6.0 * (m - bias)).abs() < 1e-9, "{s} vs {m}");
+        }
     }
 }

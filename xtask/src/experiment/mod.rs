@@ -92,6 +92,8 @@ pub enum Kind {
     },
     /// The ratio stage (trains nothing for the noisy-classifier estimator; scores it).
     Ratio,
+    /// The fit of γ for the learned-ratio samplers.
+    Gamma,
     /// A fine-tuning baseline.
     Baseline(Method),
     /// A method's samples.
@@ -117,6 +119,8 @@ pub struct SettingJobs {
     pub classifier: usize,
     /// The ratio stage.
     pub ratio: usize,
+    /// The fit of γ, when `guidance.fit_gamma`.
+    pub gamma: Option<usize>,
     /// (method, its baseline job if any, its samples job), in report order.
     pub methods: Vec<(String, Option<usize>, usize)>,
 }
@@ -161,7 +165,7 @@ fn sampler_key(name: &str, sampler: Sampler, config: &ExperimentConfig) -> Resul
         samples: if exact { g.exact_samples } else { g.samples },
         batch_size: g.batch_size,
         seed: g.seed,
-        gamma: guided.then_some(g.gamma),
+        gamma: (guided && !(g.fit_gamma && sampler.needs_ratio())).then_some(g.gamma),
         top_n: (guided && !exact).then_some(g.top_n),
         order: match sampler {
             Sampler::Baseline(_) => Some(g.baseline_order.as_str()),
@@ -224,11 +228,31 @@ pub fn plan(settings: &[Setting], root: &Path) -> Result<(Graph<Work>, Vec<Setti
             vec![classifier],
             work(Kind::Ratio),
         );
+        let fits = c.guidance.fit_gamma && samplers.iter().any(|(_, s)| s.needs_ratio());
+        let gamma_key = format!(
+            "{}\n{}\n[fit]\ngrid = {:?}\nrows = {}\nseed = {}\nchunk_rows = {}",
+            keys::denoiser(c)?,
+            keys::ratio(c, clean)?,
+            c.guidance.gamma_grid,
+            c.guidance.fit_rows,
+            c.guidance.seed,
+            c.guidance.chunk_rows
+        );
+        let gamma = fits.then(|| {
+            graph.add(
+                "gamma",
+                format!("fit gamma {tag}"),
+                gamma_key.clone(),
+                vec![denoiser, classifier, ratio],
+                work(Kind::Gamma),
+            )
+        });
         let mut jobs = SettingJobs {
             denoiser,
             planner,
             classifier,
             ratio,
+            gamma,
             methods: Vec::new(),
         };
         for (name, sampler) in samplers {
@@ -267,14 +291,16 @@ pub fn plan(settings: &[Setting], root: &Path) -> Result<(Graph<Work>, Vec<Setti
                 inputs.classifier = Some(graph.dir(classifier).to_path_buf());
                 inputs.ratio = Some(graph.dir(ratio).to_path_buf());
             }
+            if let (true, Some(g)) = (sampler.needs_ratio(), gamma) {
+                deps.push(g);
+                key.push_str(&gamma_key);
+                inputs.gamma = Some(graph.dir(g).to_path_buf());
+            }
             if sampler.uses_chains() {
                 key.push_str(&keys::chains(c)?);
             }
-            let label = if sampler.needs_ratio() || matches!(sampler, Sampler::Baseline(_)) {
-                format!("samples {name} {tag}")
-            } else {
-                format!("samples {name}")
-            };
+            // A stage shared by several settings keeps the label of the first.
+            let label = format!("samples {name} {tag}");
             let samples = graph.add(
                 "samples",
                 label,
@@ -345,6 +371,14 @@ fn execute<B: AutodiffBackend>(
             }
             .run::<B>(device.clone())?,
         )?,
+        Kind::Gamma => serde_json::to_value(sampling::fit::<B::InnerBackend>(
+            &config,
+            &dep_dir("denoiser")?,
+            &dep_dir("classifier")?,
+            &dep_dir("ratio")?,
+            &dir,
+            device,
+        )?)?,
         Kind::Baseline(method) => {
             let source = match method.starts_from_source() {
                 true => Some(load_denoiser::<B>(&config, &dep_dir("denoiser")?, device)?),
@@ -431,10 +465,10 @@ impl BackendTask for RunGraph {
     }
 }
 
-/// Runs `settings` under `run_dir/stages` on the chosen backend.
+/// Runs `settings` with their stages cached under `stages` on the chosen backend.
 pub fn execute_settings(
     settings: Vec<Setting>,
-    run_dir: &Path,
+    stages: &Path,
     workers: Option<usize>,
     backend: BackendArgs,
 ) -> Result<Executed> {
@@ -443,7 +477,7 @@ pub fn execute_settings(
         backend.device,
         RunGraph {
             settings,
-            root: run_dir.join("stages"),
+            root: stages.to_path_buf(),
             workers,
         },
     )
@@ -458,7 +492,12 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         &run_dir.join("config.toml"),
         toml::to_string(&config)?.as_bytes(),
     )?;
-    let executed = execute_settings(settings(&config), &run_dir, args.workers, args.backend)?;
+    let executed = execute_settings(
+        settings(&config),
+        &run_dir.join("stages"),
+        args.workers,
+        args.backend,
+    )?;
     let summary = report::write(&config, &executed, &run_dir)?;
     println!("{summary}");
     Ok(())

@@ -3,14 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use gtl_classifier::RatioModel;
 use gtl_diffusion::Denoiser;
 use gtl_diffusion::sampler::{Confidence, Samples};
 use gtl_finetune::Method;
-use gtl_guidance::{ExactGuidance, GammaSchedule, PositionRule, ScheduledGtl, Scorer};
-use gtl_models::training::load_model_file;
+use gtl_guidance::{
+    ExactGuidance, GammaFit, GammaSchedule, PositionRule, ScheduledGtl, Scorer, fit_gamma,
+};
+use gtl_models::training::{load_model_file, write_atomically};
 use gtl_oracle::{MarkovDenoiser, MarkovLogRatio};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -21,6 +23,7 @@ use crate::finetune::baseline_shape;
 use crate::oracle::write_jsonl;
 use crate::planner::{load_denoiser, load_planner};
 use crate::ratio::load_ratio_model;
+use crate::train::TaskData;
 
 /// How a method draws its samples.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -81,6 +84,8 @@ pub struct Inputs {
     pub ratio: Option<PathBuf>,
     /// The baseline's stage.
     pub baseline: Option<PathBuf>,
+    /// The fit of γ (its `gamma.json`), when `guidance.fit_gamma`.
+    pub gamma: Option<PathBuf>,
 }
 
 /// What a sampling stage reports.
@@ -88,6 +93,8 @@ pub struct Inputs {
 pub struct SampleSummary {
     /// Sequences drawn.
     pub samples: usize,
+    /// γ of the sampler (0 for unguided ones).
+    pub gamma: f64,
     /// Counters and wall time of the sampler.
     pub stats: gtl_diffusion::sampler::SamplerStats,
 }
@@ -110,6 +117,10 @@ pub fn draw<B: Backend>(
     let process = config.process()?;
     let (source_chain, target_chain) = config.data.chains()?;
     let guidance = &config.guidance;
+    let learned_gamma = match &inputs.gamma {
+        Some(dir) => fitted_gamma(dir)?,
+        None => guidance.gamma,
+    };
     let length = config.data.length;
     let exact = MarkovLogRatio::new(source_chain.clone(), target_chain, process)?;
     let planner = match (sampler.uses_order(), guidance.order.as_str()) {
@@ -185,7 +196,7 @@ pub fn draw<B: Backend>(
         Sampler::Gtl => run(
             source(),
             learned(),
-            guidance.gamma,
+            learned_gamma,
             order(&guidance.order),
             &mut rng,
         )?,
@@ -209,7 +220,7 @@ pub fn draw<B: Backend>(
         Sampler::ExactGuidance => ExactGuidance {
             steps: guidance.exact_steps,
             t_end: 1e-5,
-            gamma: GammaSchedule::Constant(guidance.gamma),
+            gamma: GammaSchedule::Constant(learned_gamma),
             batch_size: guidance.batch_size,
         }
         .sample(
@@ -228,6 +239,66 @@ pub fn draw<B: Backend>(
     write_jsonl(&dir.join("samples.jsonl"), &samples.tokens)?;
     Ok(SampleSummary {
         samples: samples.tokens.len(),
+        gamma: match sampler {
+            Sampler::Source | Sampler::Baseline(_) => 0.0,
+            Sampler::Gtl | Sampler::ExactGuidance => learned_gamma,
+            _ => guidance.gamma,
+        },
         stats: samples.stats,
     })
+}
+
+/// The γ a fit stage chose.
+fn fitted_gamma(dir: &Path) -> Result<f64> {
+    let path = dir.join("gamma.json");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let fit: serde_json::Value = serde_json::from_str(&text)?;
+    fit["best"]
+        .as_f64()
+        .with_context(|| format!("{}: no \"best\" γ", path.display()))
+}
+
+/// Fits γ of the learned-ratio samplers on the target validation split (gtl-guidance's
+/// `fit_gamma` with the source denoiser, the learned ratio and every token as a candidate);
+/// writes `gamma.json`.
+pub fn fit<B: Backend>(
+    config: &ExperimentConfig,
+    denoiser_dir: &Path,
+    classifier_dir: &Path,
+    ratio_dir: &Path,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<GammaFit> {
+    let process = config.process()?;
+    let guidance = &config.guidance;
+    let denoiser = load_denoiser::<B>(config, denoiser_dir, device)?;
+    let ratio = load_ratio_model::<B>(config, classifier_dir, ratio_dir, device)?;
+    let data = TaskData::new(config)?;
+    let held_out = &data.target_validation;
+    let draws = guidance.fit_rows.div_ceil(held_out.len());
+    let mut rng = ChaCha8Rng::seed_from_u64(guidance.seed ^ 0x6a11);
+    let fit = fit_gamma(
+        &denoiser,
+        Scorer::Exact {
+            ratio: &ratio,
+            chunk_rows: guidance.chunk_rows,
+        },
+        &process,
+        held_out,
+        draws,
+        &guidance.gamma_grid,
+        device,
+        &mut rng,
+    )?;
+    tracing::info!(
+        "fitted γ = {} on {} masked validation sequences (log-likelihood {:?})",
+        fit.best,
+        fit.rows,
+        fit.log_likelihood
+    );
+    write_atomically(
+        &dir.join("gamma.json"),
+        serde_json::to_string_pretty(&fit)?.as_bytes(),
+    )?;
+    Ok(fit)
 }

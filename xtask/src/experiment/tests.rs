@@ -31,7 +31,8 @@ const NDARRAY: BackendArgs = BackendArgs {
 fn a_ci_sized_experiment_runs_every_stage_caches_and_reports() {
     let config = ExperimentConfig::parse(CI).unwrap();
     let run_dir = temp_runs("e2e").join(&config.name);
-    let executed = execute_settings(settings(&config), &run_dir, Some(2), NDARRAY).unwrap();
+    let executed =
+        execute_settings(settings(&config), &run_dir.join("stages"), Some(2), NDARRAY).unwrap();
     assert!(executed.stages.iter().all(|(_, _, o)| !o.cached));
     let labels: Vec<&str> = executed.stages.iter().map(|(l, _, _)| l.as_str()).collect();
     let count = |prefix: &str| labels.iter().filter(|l| l.starts_with(prefix)).count();
@@ -68,7 +69,8 @@ fn a_ci_sized_experiment_runs_every_stage_caches_and_reports() {
         assert!(report.contains(section), "{section} missing from report.md");
     }
 
-    let again = execute_settings(settings(&config), &run_dir, Some(2), NDARRAY).unwrap();
+    let again =
+        execute_settings(settings(&config), &run_dir.join("stages"), Some(2), NDARRAY).unwrap();
     assert!(again.stages.iter().all(|(_, _, o)| o.cached));
 
     check_metrics_against_samples(&config, &run_dir);
