@@ -845,7 +845,8 @@ impl ExperimentConfig {
         if let Some(v) = sweep.mixture.iter().find(|v| !(0.0..=1.0).contains(*v)) {
             bail!("sweep.mixture = {v}: every value must be in [0, 1]");
         }
-        if !sweep.extra_states.is_empty() && !(sweep.extra_mass > 0.0 && sweep.extra_mass <= 1.0) {
+        let mass_ok = sweep.extra_mass > 0.0 && sweep.extra_mass <= 1.0;
+        if !sweep.extra_states.is_empty() && !mass_ok {
             bail!("sweep.extra_mass = {}: must be in (0, 1]", sweep.extra_mass);
         }
         if let Some(v) = sweep.gamma.iter().find(|v| !(**v >= 0.0 && v.is_finite())) {

@@ -104,7 +104,7 @@ pub struct Metrics {
     pub seconds: f64,
 }
 
-fn summary<'a>(executed: &'a Executed, job: usize) -> &'a serde_json::Value {
+fn summary(executed: &Executed, job: usize) -> &serde_json::Value {
     &executed.stages[job].2.done.summary
 }
 
@@ -506,7 +506,7 @@ pub fn write(config: &ExperimentConfig, executed: &Executed, run_dir: &Path) -> 
     let plots = plots(
         &metrics,
         &run_dir.join("plots"),
-        "target training sequences",
+        "target sequences n (training + validation)",
         Scale::Log,
     )?;
     let report = report_text(config, &metrics, &plots);
