@@ -6,37 +6,22 @@
 //! and top-n axes only resample. Writes `runs/<name>-sweep/` (docs/experiment.md).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Args;
 use gtl_eval::Table;
 use gtl_models::training::write_atomically;
 
-use crate::BackendArgs;
 use crate::config::{ChainSpec, ExperimentConfig};
 use crate::experiment::report::{
-    self, Metrics, SettingResult, method, ratio_summary, short_table, stage_table,
+    self, Metrics, SettingResult, method, ratio_summary, results_table, stage_table,
 };
-use crate::experiment::{Setting, execute_settings};
+use crate::experiment::{ExperimentArgs, Setting, execute_settings};
 use crate::plot::Scale;
 use crate::train::load_config;
 
-/// Arguments of `sweep`.
-#[derive(Args, Debug)]
-pub struct SweepArgs {
-    /// Experiment configuration with a [sweep] section (TOML); default: the embedded
-    /// configs/markov-default.toml.
-    pub config: Option<PathBuf>,
-    /// Directory that holds runs/<name>-sweep/.
-    #[arg(long, default_value = "runs")]
-    pub runs_dir: PathBuf,
-    /// Stages run at once (default: the machine's cores).
-    #[arg(long)]
-    pub workers: Option<usize>,
-    #[command(flatten)]
-    pub backend: BackendArgs,
-}
+/// Arguments of `sweep` (the config's [sweep] section is the grid; outputs go to
+/// runs/<name>-sweep/, stages to the experiment's runs/<name>/stages/).
+pub type SweepArgs = ExperimentArgs;
 
 /// The guided methods among `methods` (γ and top-n change only these).
 fn guided(methods: &[String]) -> Vec<String> {
@@ -256,7 +241,11 @@ pub fn run(args: SweepArgs) -> Result<()> {
     text.push_str("## Where fine-tuning overtakes GTL\n\n");
     text.push_str(&crossover(&metrics));
     let axes = [
-        ("target_size", "target sequences n (training + validation)", Scale::Log),
+        (
+            "target_size",
+            "target sequences n (training + validation)",
+            Scale::Log,
+        ),
         ("target_diag", "target diagonal", Scale::Linear),
         (
             "mixture",
@@ -283,7 +272,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     text.push_str("\n## Ratio error by setting\n\n");
     text.push_str(&ratio_summary(&metrics).to_markdown(2));
     text.push_str("\n## Every setting and method\n\n");
-    text.push_str(&short_table(&metrics).to_markdown(3));
+    text.push_str(&results_table(&metrics).to_markdown(3));
     text.push_str("\n## Time per stage\n\n");
     text.push_str(&stage_table(&metrics).to_markdown(1));
     write_atomically(&run_dir.join("report.md"), text.as_bytes())?;

@@ -28,10 +28,11 @@ pub use jobs::Outcome;
 use jobs::{Graph, Job};
 use sampling::{Inputs, Sampler};
 
-/// Arguments of `experiment`.
+/// Arguments of `experiment` and `sweep`.
 #[derive(Args, Debug)]
 pub struct ExperimentArgs {
-    /// Experiment configuration (TOML); default: the embedded configs/markov-default.toml.
+    /// Experiment configuration (TOML; `sweep` reads its [sweep] section); default: the
+    /// embedded configs/markov-default.toml.
     pub config: Option<PathBuf>,
     /// Directory that holds runs/<name>/.
     #[arg(long, default_value = "runs")]

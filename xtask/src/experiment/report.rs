@@ -513,49 +513,10 @@ pub fn write(config: &ExperimentConfig, executed: &Executed, run_dir: &Path) -> 
     write_atomically(&run_dir.join("report.md"), report.as_bytes())?;
     Ok(format!(
         "{}\n{}\nwrote {}/report.md, metrics.json, results.csv, ratio_error.csv, stages.csv, plots/",
-        short_table(&metrics).to_markdown(3),
+        results_table(&metrics).to_markdown(3),
         comparisons(&metrics),
         run_dir.display()
     ))
-}
-
-/// Setting × method with the headline numbers.
-pub fn short_table(metrics: &Metrics) -> Table {
-    let mut table = Table::new([
-        "setting",
-        "method",
-        "γ",
-        "mean diagonal",
-        "transition error (mean)",
-        "(max)",
-        "NLL target",
-        "TV",
-        "memorised",
-        "trained params",
-        "train s",
-        "sample s",
-        "ratio passes / sample",
-    ]);
-    for s in &metrics.settings {
-        for m in &s.methods {
-            table.push([
-                s.label.clone().into(),
-                m.method.clone().into(),
-                m.gamma.into(),
-                m.scores.mean_diagonal.into(),
-                m.scores.transition_mean_error.into(),
-                m.scores.transition_max_error.into(),
-                m.scores.nll_target.into(),
-                m.scores.tv.into(),
-                m.sequences.memorised.into(),
-                m.trained_parameters.into(),
-                m.train_seconds.into(),
-                m.sample_seconds.into(),
-                m.ratio_rows_per_sample.into(),
-            ]);
-        }
-    }
-    table
 }
 
 /// The all-t ratio error of each setting.
@@ -648,7 +609,7 @@ pub fn report_text(config: &ExperimentConfig, metrics: &Metrics, plots: &[String
         metrics.seconds
     );
     text.push_str("## Results\n\nMean diagonal and transition errors of the empirical transition matrix of each method's samples against the target chain; NLL per token under the target chain; TV only where N^L ≤ 10^6; memorised = share of samples that copy a target training sequence; trained params and train s = what the method trains beyond the shared source denoiser.\n\n");
-    text.push_str(&short_table(metrics).to_markdown(3));
+    text.push_str(&results_table(metrics).to_markdown(3));
     text.push_str("\n## GTL against full fine-tuning\n\n");
     text.push_str(&comparisons(metrics));
     text.push_str("\n## Ratio error against the exact log h_t\n\nAll-t rows (ratio_error.csv has every t-bin). A guided sampler sees the error variance: a constant offset cancels.\n\n");
