@@ -84,6 +84,9 @@ pub struct GuidanceSection {
     pub gamma_grid: Vec<f64>,
     /// Masked validation sequences `fit_gamma` scores (≥ 1; spread over the split).
     pub fit_rows: usize,
+    /// Equal bins of sampling progress with a γ each (1 = one constant γ); the learned
+    /// ratio's bias depends on how many positions are still masked.
+    pub fit_bins: usize,
 }
 
 impl Default for GuidanceSection {
@@ -102,6 +105,7 @@ impl Default for GuidanceSection {
             fit_gamma: false,
             gamma_grid: vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0],
             fit_rows: 4000,
+            fit_bins: 1,
         }
     }
 }
@@ -154,6 +158,7 @@ impl GuidanceSection {
             ("exact_steps", self.exact_steps),
             ("exact_samples", self.exact_samples),
             ("fit_rows", self.fit_rows),
+            ("fit_bins", self.fit_bins),
         ] {
             if value == 0 {
                 bail!("guidance.{key} = 0: must be at least 1");

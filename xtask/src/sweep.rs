@@ -83,6 +83,14 @@ pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
             &sweep.methods,
         );
     }
+    // The exact log h is +∞ on sequences the source cannot produce, so the exact-ratio
+    // samplers are undefined with target-only states: only learned components run there.
+    let learned: Vec<String> = sweep
+        .methods
+        .iter()
+        .filter(|m| !matches!(m.as_str(), "gtl-exact-ratio" | "gtl-oracles"))
+        .cloned()
+        .collect();
     for &extra in &sweep.extra_states {
         let mut c = config.clone();
         c.data.extra_target_states = extra;
@@ -92,7 +100,7 @@ pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
             format!("extra={extra}"),
             extra as f64,
             c,
-            &sweep.methods,
+            &learned,
         );
     }
     let guided_methods = guided(&sweep.methods);
@@ -282,4 +290,37 @@ pub fn run(args: SweepArgs) -> Result<()> {
         run_dir.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CI: &str = include_str!("../../configs/markov-ci.toml");
+
+    /// One setting per grid value; the target-only-states axis runs no exact-ratio sampler,
+    /// the γ axis uses the stated γ, and the γ and top-n axes keep only guided methods.
+    #[test]
+    fn the_grid_has_one_setting_per_value_and_safe_methods() {
+        let mut config = ExperimentConfig::parse(CI).unwrap();
+        config.guidance.fit_gamma = true;
+        let settings = sweep_settings(&config);
+        let labels: Vec<&str> = settings.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "n=20", "n=60", "diag=0.5", "mix=0.5", "extra=1", "gamma=0", "gamma=2", "top_n=2"
+            ]
+        );
+        let extra = &settings[4];
+        assert_eq!(extra.config.data.extra_target_states, 1);
+        assert!(!extra.methods.iter().any(|m| m.starts_with("gtl-")));
+        let gamma = &settings[6];
+        assert!(!gamma.config.guidance.fit_gamma && gamma.config.guidance.gamma == 2.0);
+        assert_eq!(gamma.methods, ["gtl", "gtl-exact-ratio", "gtl-oracles"]);
+        let mix = &settings[3];
+        let (source, target) = mix.config.data.chains().unwrap();
+        let expected = 0.5 * source.transition()[0][0] + 0.5 * 0.8;
+        assert!((target.transition()[0][0] - expected).abs() < 1e-12);
+    }
 }

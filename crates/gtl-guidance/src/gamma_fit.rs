@@ -7,15 +7,15 @@ use gtl_diffusion::sampler::{SamplerStats, gather_positions, tokens_tensor};
 use gtl_diffusion::{Denoiser, Process, ProcessKind};
 use rand::seq::index::sample;
 use rand::{Rng, RngCore};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::{GuidanceError, Scorer};
+use crate::{GammaSchedule, GuidanceError, Scorer};
 
 /// Rows of noisy sequences scored per denoiser call.
 const CHUNK: usize = 512;
 
-/// The held-out score of each γ of a grid.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// The held-out score of each γ of a grid, overall and per bin of sampling progress.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GammaFit {
     /// The grid.
     pub gammas: Vec<f64>,
@@ -25,12 +25,57 @@ pub struct GammaFit {
     pub best: f64,
     /// Masked sequences scored.
     pub rows: usize,
+    /// The same per equal-width bin of sampling progress `1 - k/L` (`k` masked positions).
+    pub bins: Vec<GammaBin>,
+}
+
+/// The fit of γ on the rows of one bin of sampling progress.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GammaBin {
+    /// Lower edge of the bin (inclusive).
+    pub progress_low: f64,
+    /// Upper edge (exclusive, except for the last bin).
+    pub progress_high: f64,
+    /// Rows in the bin.
+    pub rows: usize,
+    /// Mean log-probability per γ.
+    pub log_likelihood: Vec<f64>,
+    /// The γ with the highest score (the overall best when the bin is empty).
+    pub best: f64,
+}
+
+impl GammaFit {
+    /// The schedule the fit recommends: the overall best γ with one bin, else each bin's
+    /// best γ held constant over its range of progress. Each bin's term of the held-out
+    /// score depends only on that bin's γ, so the per-bin maxima maximise the whole score.
+    pub fn schedule(&self) -> GammaSchedule {
+        if self.bins.len() <= 1 {
+            return GammaSchedule::Constant(self.best);
+        }
+        let mut knots = Vec::new();
+        for bin in &self.bins {
+            knots.push((bin.progress_low, bin.best));
+            knots.push(((bin.progress_high - 1e-9).max(bin.progress_low), bin.best));
+        }
+        GammaSchedule::PiecewiseLinear(knots)
+    }
+}
+
+fn argmax(grid: &[f64], scores: &[f64]) -> f64 {
+    grid[scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+        .expect("a non-empty grid")]
 }
 
 /// Scores every γ of `gammas` on `sequences` (clean target sequences of one length): each is
 /// masked `draws` times like a state of one-position sampling (a uniform number `k ∈ 1..=L`
 /// of uniformly chosen masked positions) and one masked position `ℓ` is scored over all `N`
-/// tokens, the denoiser at the time of `k` masks and the ratio at that of `k - 1`.
+/// tokens, the denoiser at the time of `k` masks and the ratio at that of `k - 1`. The rows
+/// are also scored in `bins` equal bins of sampling progress `1 - k/L` (see
+/// [`GammaFit::schedule`]).
 #[allow(clippy::too_many_arguments)]
 pub fn fit_gamma<B: Backend>(
     denoiser: &dyn Denoiser<B>,
@@ -39,6 +84,7 @@ pub fn fit_gamma<B: Backend>(
     sequences: &[Vec<u32>],
     draws: usize,
     gammas: &[f64],
+    bins: usize,
     device: &B::Device,
     rng: &mut dyn RngCore,
 ) -> Result<GammaFit, GuidanceError> {
@@ -47,9 +93,11 @@ pub fn fit_gamma<B: Backend>(
             "fitting γ scores one-position conditionals and needs the absorbing process".into(),
         ));
     }
-    if sequences.is_empty() || draws == 0 || gammas.is_empty() {
+    if sequences.is_empty() || draws == 0 || gammas.is_empty() || bins == 0 {
         return Err(GuidanceError::Config(
-            "fitting γ needs held-out sequences, at least one draw and a non-empty grid".into(),
+            "fitting γ needs held-out sequences, at least one draw, a non-empty grid and at \
+             least one bin"
+                .into(),
         ));
     }
     scorer.validate()?;
@@ -75,7 +123,9 @@ pub fn fit_gamma<B: Backend>(
         }
     }
     let rows = positions.len();
-    let mut scores = vec![0.0; gammas.len()];
+    let bin_of = |k: usize| (((length - k) * bins) / length).min(bins - 1);
+    let mut scores = vec![vec![0.0; gammas.len()]; bins];
+    let mut counts = vec![0usize; bins];
     let mut stats = SamplerStats::default();
     for start in (0..rows).step_by(CHUNK) {
         let end = (start + CHUNK).min(rows);
@@ -104,7 +154,9 @@ pub fn fit_gamma<B: Backend>(
             let p = &log_p[row * n..(row + 1) * n];
             let r = &log_r[row * n..(row + 1) * n];
             let target = truth[start + row];
-            for (score, &gamma) in scores.iter_mut().zip(gammas) {
+            let bin = bin_of(masked_counts[start + row]);
+            counts[bin] += 1;
+            for (score, &gamma) in scores[bin].iter_mut().zip(gammas) {
                 let logits: Vec<f64> = p.iter().zip(r).map(|(p, r)| p + gamma * r).collect();
                 let top = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let norm = top + logits.iter().map(|l| (l - top).exp()).sum::<f64>().ln();
@@ -112,18 +164,35 @@ pub fn fit_gamma<B: Backend>(
             }
         }
     }
-    let log_likelihood: Vec<f64> = scores.iter().map(|s| s / rows as f64).collect();
-    let best = gammas[log_likelihood
+    let log_likelihood: Vec<f64> = (0..gammas.len())
+        .map(|g| scores.iter().map(|bin| bin[g]).sum::<f64>() / rows as f64)
+        .collect();
+    let best = argmax(gammas, &log_likelihood);
+    let bins = scores
         .iter()
+        .zip(&counts)
         .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, _)| i)
-        .expect("a non-empty grid")];
+        .map(|(b, (score, &count))| {
+            let mean: Vec<f64> = score.iter().map(|s| s / count.max(1) as f64).collect();
+            GammaBin {
+                progress_low: b as f64 / bins as f64,
+                progress_high: (b + 1) as f64 / bins as f64,
+                rows: count,
+                best: if count == 0 {
+                    best
+                } else {
+                    argmax(gammas, &mean)
+                },
+                log_likelihood: mean,
+            }
+        })
+        .collect();
     Ok(GammaFit {
         gammas: gammas.to_vec(),
         log_likelihood,
         best,
         rows,
+        bins,
     })
 }
 
@@ -133,4 +202,38 @@ fn host<B: Backend>(tensor: Tensor<B, 2>) -> Vec<f64> {
         .convert::<f64>()
         .to_vec()
         .expect("a float tensor")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-bin γ become a step schedule over progress: each bin's γ on its whole range.
+    #[test]
+    fn bins_give_a_step_schedule() {
+        let bin = |low: f64, high: f64, best: f64| GammaBin {
+            progress_low: low,
+            progress_high: high,
+            rows: 10,
+            log_likelihood: vec![],
+            best,
+        };
+        let fit = GammaFit {
+            gammas: vec![1.0, 3.0],
+            log_likelihood: vec![-1.0, -2.0],
+            best: 1.0,
+            rows: 20,
+            bins: vec![bin(0.0, 0.5, 1.0), bin(0.5, 1.0, 3.0)],
+        };
+        let schedule = fit.schedule();
+        schedule.validate("gamma").unwrap();
+        for (progress, gamma) in [(0.0, 1.0), (0.45, 1.0), (0.5, 3.0), (0.95, 3.0), (1.0, 3.0)] {
+            assert!((schedule.at(progress) - gamma).abs() < 1e-6, "{progress}");
+        }
+        let single = GammaFit {
+            bins: vec![bin(0.0, 1.0, 3.0)],
+            ..fit
+        };
+        assert_eq!(single.schedule(), GammaSchedule::Constant(1.0));
+    }
 }

@@ -27,7 +27,7 @@ fn gamma_one_is_the_exact_target_conditional_and_wins_the_grid() {
     let grid = [0.0, 0.5, 1.0, 2.0, 4.0];
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let fit = fit_gamma::<TB>(
-        &denoiser, scorer, &process, &held_out, 10, &grid, &device, &mut rng,
+        &denoiser, scorer, &process, &held_out, 10, &grid, 1, &device, &mut rng,
     )
     .unwrap();
     eprintln!("{fit:?}");
@@ -50,6 +50,7 @@ fn gamma_one_is_the_exact_target_conditional_and_wins_the_grid() {
         &held_out,
         10,
         &[0.0],
+        1,
         &device,
         &mut rng,
     )

@@ -93,8 +93,10 @@ pub struct Inputs {
 pub struct SampleSummary {
     /// Sequences drawn.
     pub samples: usize,
-    /// γ of the sampler (0 for unguided ones).
+    /// γ of the sampler (0 for unguided ones; the mean over steps for a fitted schedule).
     pub gamma: f64,
+    /// The fitted schedule of the learned-ratio samplers.
+    pub gamma_schedule: Option<GammaSchedule>,
     /// Counters and wall time of the sampler.
     pub stats: gtl_diffusion::sampler::SamplerStats,
 }
@@ -118,8 +120,8 @@ pub fn draw<B: Backend>(
     let (source_chain, target_chain) = config.data.chains()?;
     let guidance = &config.guidance;
     let learned_gamma = match &inputs.gamma {
-        Some(dir) => fitted_gamma(dir)?,
-        None => guidance.gamma,
+        Some(dir) => fitted(dir)?.schedule(),
+        None => GammaSchedule::Constant(guidance.gamma),
     };
     let length = config.data.length;
     let exact = MarkovLogRatio::new(source_chain.clone(), target_chain, process)?;
@@ -166,14 +168,14 @@ pub fn draw<B: Backend>(
     let learned = || -> &dyn RatioModel<B> { learned.as_ref().expect("loaded above") };
     let run = |denoiser: &dyn Denoiser<B>,
                ratio: &dyn RatioModel<B>,
-               gamma: f64,
+               gamma: GammaSchedule,
                order: PositionRule<'_, B>,
                rng: &mut ChaCha8Rng|
      -> Result<Samples> {
         let sampler = ScheduledGtl {
             order,
             top_n: (guidance.top_n > 0).then_some(guidance.top_n),
-            gamma: GammaSchedule::Constant(gamma),
+            gamma,
             batch_size: guidance.batch_size,
         };
         let scorer = Scorer::Exact {
@@ -183,7 +185,13 @@ pub fn draw<B: Backend>(
         Ok(sampler.sample(denoiser, scorer, &process, count, length, device, rng)?)
     };
     let samples: Samples = match sampler {
-        Sampler::Source => run(source(), &exact, 0.0, order(&guidance.order), &mut rng)?,
+        Sampler::Source => run(
+            source(),
+            &exact,
+            GammaSchedule::Constant(0.0),
+            order(&guidance.order),
+            &mut rng,
+        )?,
         Sampler::Baseline(method) => {
             let dir = required(&inputs.baseline, "baseline")?;
             let net = load_model_file(
@@ -191,19 +199,25 @@ pub fn draw<B: Backend>(
                 &dir.join("model.mpk"),
                 device,
             )?;
-            run(&net, &exact, 0.0, order(&guidance.baseline_order), &mut rng)?
+            run(
+                &net,
+                &exact,
+                GammaSchedule::Constant(0.0),
+                order(&guidance.baseline_order),
+                &mut rng,
+            )?
         }
         Sampler::Gtl => run(
             source(),
             learned(),
-            learned_gamma,
+            learned_gamma.clone(),
             order(&guidance.order),
             &mut rng,
         )?,
         Sampler::GtlExactRatio => run(
             source(),
             &exact,
-            guidance.gamma,
+            GammaSchedule::Constant(guidance.gamma),
             order(&guidance.order),
             &mut rng,
         )?,
@@ -212,7 +226,7 @@ pub fn draw<B: Backend>(
             run(
                 &oracle,
                 &exact,
-                guidance.gamma,
+                GammaSchedule::Constant(guidance.gamma),
                 order(&guidance.order),
                 &mut rng,
             )?
@@ -220,7 +234,7 @@ pub fn draw<B: Backend>(
         Sampler::ExactGuidance => ExactGuidance {
             steps: guidance.exact_steps,
             t_end: 1e-5,
-            gamma: GammaSchedule::Constant(learned_gamma),
+            gamma: learned_gamma.clone(),
             batch_size: guidance.batch_size,
         }
         .sample(
@@ -241,21 +255,30 @@ pub fn draw<B: Backend>(
         samples: samples.tokens.len(),
         gamma: match sampler {
             Sampler::Source | Sampler::Baseline(_) => 0.0,
-            Sampler::Gtl | Sampler::ExactGuidance => learned_gamma,
+            Sampler::Gtl | Sampler::ExactGuidance => mean_over_steps(&learned_gamma, length),
             _ => guidance.gamma,
+        },
+        gamma_schedule: match sampler {
+            Sampler::Gtl | Sampler::ExactGuidance => Some(learned_gamma),
+            _ => None,
         },
         stats: samples.stats,
     })
 }
 
-/// The γ a fit stage chose.
-fn fitted_gamma(dir: &Path) -> Result<f64> {
+/// The fit a γ stage wrote.
+fn fitted(dir: &Path) -> Result<GammaFit> {
     let path = dir.join("gamma.json");
     let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    let fit: serde_json::Value = serde_json::from_str(&text)?;
-    fit["best"]
-        .as_f64()
-        .with_context(|| format!("{}: no \"best\" γ", path.display()))
+    serde_json::from_str(&text).with_context(|| format!("{}: not a γ fit", path.display()))
+}
+
+/// The mean γ of `schedule` over the `length` steps of one-position sampling.
+fn mean_over_steps(schedule: &GammaSchedule, length: usize) -> f64 {
+    (0..length)
+        .map(|step| schedule.at(step as f64 / length as f64))
+        .sum::<f64>()
+        / length as f64
 }
 
 /// Fits γ of the learned-ratio samplers on the target validation split (gtl-guidance's
@@ -287,14 +310,15 @@ pub fn fit<B: Backend>(
         held_out,
         draws,
         &guidance.gamma_grid,
+        guidance.fit_bins,
         device,
         &mut rng,
     )?;
     tracing::info!(
-        "fitted γ = {} on {} masked validation sequences (log-likelihood {:?})",
+        "fitted γ = {} on {} masked validation sequences; per progress bin: {:?}",
         fit.best,
         fit.rows,
-        fit.log_likelihood
+        fit.bins.iter().map(|b| b.best).collect::<Vec<_>>()
     );
     write_atomically(
         &dir.join("gamma.json"),
