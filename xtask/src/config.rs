@@ -526,6 +526,8 @@ pub struct ModelSection {
     pub time_conditioning: Option<bool>,
     /// "learned" or "rotary".
     pub positions: Option<String>,
+    /// Attention reach in positions (0: every position; `TrunkConfig::attention_window`).
+    pub attention_window: Option<usize>,
     /// Pooling of the scalar heads (classifiers, ratio network): "mean" (default) or
     /// "sum"; not accepted in the denoiser and planner sections.
     pub pooling: Option<String>,
@@ -570,6 +572,9 @@ impl ModelSection {
         }
         if let Some(v) = self.time_conditioning {
             trunk.time_conditioning = v;
+        }
+        if let Some(v) = self.attention_window {
+            trunk.attention_window = v;
         }
         if let Some(p) = &self.positions {
             trunk.positions = match p.as_str() {

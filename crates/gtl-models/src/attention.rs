@@ -6,10 +6,10 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig, RotaryEncoding};
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Tensor};
 
 use crate::adapter::{AdapterSpec, LowRank, adapted};
 
@@ -44,7 +44,8 @@ impl SelfAttentionConfig {
     }
 }
 
-/// `softmax(Q Kᵀ / √d_h) V` per head, every position attending to every position (no mask).
+/// `softmax(Q Kᵀ / √d_h) V` per head, every position attending to every position unless a
+/// mask is given.
 #[derive(Module, Debug)]
 pub struct SelfAttention<B: Backend> {
     /// Query projection `d_model → d_model`.
@@ -65,8 +66,15 @@ pub struct SelfAttention<B: Backend> {
 
 impl<B: Backend> SelfAttention<B> {
     /// Attends over `x` (`[batch, length, d_model]`); when `rotary` is given (built for width
-    /// `head_dim`) it rotates each head's queries and keys by their position.
-    pub fn forward(&self, x: Tensor<B, 3>, rotary: Option<&RotaryEncoding<B>>) -> Tensor<B, 3> {
+    /// `head_dim`) it rotates each head's queries and keys by their position. `mask`
+    /// (`[1, 1, length, length]`, `true` = may not attend) restricts which keys each query
+    /// sees; `None` lets every position attend to every position.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rotary: Option<&RotaryEncoding<B>>,
+        mask: Option<&Tensor<B, 4, Bool>>,
+    ) -> Tensor<B, 3> {
         let [batch, length, d_model] = x.dims();
         let adapters = self.adapters.as_ref();
         let heads = |projection: &Linear<B>, adapter: Option<&LowRank<B>>| {
@@ -83,12 +91,13 @@ impl<B: Backend> SelfAttention<B> {
             query = rotary.forward(query);
             key = rotary.forward(key);
         }
+        let mask = mask.map(|m| m.clone().expand([batch, self.num_heads, length, length]));
         // Default options: scale 1/√d_h, no causal mask.
         let context = attention(
             query,
             key,
             value,
-            None,
+            mask,
             None,
             AttentionModuleOptions::default(),
         );
@@ -166,8 +175,15 @@ mod tests {
         }
     }
 
-    /// Self-attention of one sequence written out with loops.
-    fn reference(x: &[f64], length: usize, layer: &SelfAttention<TB>, rotary: bool) -> Vec<f64> {
+    /// Self-attention of one sequence written out with loops; position `i` attends to `j`
+    /// only when `|i − j| ≤ window` (`None`: every `j`).
+    fn reference(
+        x: &[f64],
+        length: usize,
+        layer: &SelfAttention<TB>,
+        rotary: bool,
+        window: Option<usize>,
+    ) -> Vec<f64> {
         let d = layer.num_heads * layer.head_dim;
         let (q, k, v) = (
             affine(x, length, &layer.query),
@@ -189,6 +205,9 @@ mod tests {
                 let qi = slice(&q, i, rotary);
                 let scores: Vec<f64> = (0..length)
                     .map(|j| {
+                        if window.is_some_and(|w| i.abs_diff(j) > w) {
+                            return f64::NEG_INFINITY;
+                        }
                         let kj = slice(&k, j, rotary);
                         qi.iter().zip(&kj).map(|(a, b)| a * b).sum::<f64>()
                             / (layer.head_dim as f64).sqrt()
@@ -209,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn matches_a_loop_implementation_with_and_without_rotary() {
+    fn matches_a_loop_implementation_with_and_without_rotary_and_a_window() {
         let device = Default::default();
         let (length, d_model, num_heads) = (5, 8, 2);
         let layer = SelfAttentionConfig::new(d_model, num_heads).init::<TB>(&device);
@@ -222,10 +241,30 @@ mod tests {
         );
         let x_values = values(x.clone());
         for rotary in [false, true] {
-            let got = values(layer.forward(x.clone(), rotary.then_some(&rotary_encoding)));
-            let expected = reference(&x_values, length, &layer, rotary);
-            for (g, e) in got.iter().zip(&expected) {
-                assert!((g - e).abs() < 1e-9, "rotary = {rotary}: {g} vs {e}");
+            for window in [None, Some(1)] {
+                // The trunk's mask layout: [1, 1, length, length], true = may not attend.
+                let mask = window.map(|w| {
+                    let far: Vec<bool> = (0..length * length)
+                        .map(|k| (k / length).abs_diff(k % length) > w)
+                        .collect();
+                    Tensor::<TB, 1, Bool>::from_data(
+                        burn::tensor::TensorData::new(far, [length * length]),
+                        &device,
+                    )
+                    .reshape([1, 1, length, length])
+                });
+                let got = values(layer.forward(
+                    x.clone(),
+                    rotary.then_some(&rotary_encoding),
+                    mask.as_ref(),
+                ));
+                let expected = reference(&x_values, length, &layer, rotary, window);
+                for (g, e) in got.iter().zip(&expected) {
+                    assert!(
+                        (g - e).abs() < 1e-9,
+                        "rotary = {rotary}, window = {window:?}: {g} vs {e}"
+                    );
+                }
             }
         }
     }

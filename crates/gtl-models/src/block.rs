@@ -64,12 +64,14 @@ pub struct Block<B: Backend> {
 
 impl<B: Backend> Block<B> {
     /// Applies the block to `x` (`[batch, length, d_model]`). `c` (`[batch, d_model]`) is the
-    /// time embedding, required under adaLN-zero and ignored otherwise.
+    /// time embedding, required under adaLN-zero and ignored otherwise; `mask` restricts the
+    /// attention ([`SelfAttention::forward`]).
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
         c: Option<&Tensor<B, 2>>,
         rotary: Option<&RotaryEncoding<B>>,
+        mask: Option<&Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         match &self.conditioning {
             Conditioning::AdaLnZero(modulation) => {
@@ -77,13 +79,18 @@ impl<B: Backend> Block<B> {
                 let [shift1, scale1, gate1, shift2, scale2, gate2] =
                     split_modulation(modulation.forward(c.clone()));
                 let h = modulate(normalize(x.clone()), shift1, scale1);
-                let x = x + gate1 * self.dropout.forward(self.attention.forward(h, rotary));
+                let x = x + gate1
+                    * self
+                        .dropout
+                        .forward(self.attention.forward(h, rotary, mask));
                 let h = modulate(normalize(x.clone()), shift2, scale2);
                 x + gate2 * self.dropout.forward(self.mlp(h))
             }
             Conditioning::Affine(norms) => {
                 let h = norms[0].forward(x.clone());
-                let x = x + self.dropout.forward(self.attention.forward(h, rotary));
+                let x = x + self
+                    .dropout
+                    .forward(self.attention.forward(h, rotary, mask));
                 let h = norms[1].forward(x.clone());
                 x + self.dropout.forward(self.mlp(h))
             }
@@ -226,7 +233,7 @@ mod tests {
         let block = BlockConfig::new(8, 2, 16).init::<TB>(&device);
         let x = Tensor::<TB, 3>::random([2, 4, 8], Distribution::Normal(0.0, 1.0), &device);
         let c = Tensor::<TB, 2>::random([2, 8], Distribution::Normal(0.0, 1.0), &device);
-        let y = block.forward(x.clone(), Some(&c), None);
+        let y = block.forward(x.clone(), Some(&c), None, None);
         assert_eq!(y.into_data(), x.into_data());
     }
 }

@@ -51,6 +51,11 @@ pub struct TrunkConfig {
     /// Learned positional embedding or rotary attention.
     #[config(default = "Positions::Learned")]
     pub positions: Positions,
+    /// Each position attends only to positions at most this far away, so the receptive
+    /// field is `attention_window · num_blocks` on each side (a local, n-gram-like model);
+    /// 0 lets every position attend to every position.
+    #[config(default = 0)]
+    pub attention_window: usize,
 }
 
 impl TrunkConfig {
@@ -162,6 +167,7 @@ impl TrunkConfig {
             final_norm: Conditioning::init(self.d_model, 1, false, self.time_conditioning, device),
             d_model: self.d_model,
             max_length: self.max_length,
+            attention_window: self.attention_window,
         })
     }
 }
@@ -185,6 +191,8 @@ pub struct Trunk<B: Backend> {
     pub d_model: usize,
     /// Longest accepted sequence.
     pub max_length: usize,
+    /// Attention reach (0: unrestricted); see [`TrunkConfig::attention_window`].
+    pub attention_window: usize,
 }
 
 impl<B: Backend> Trunk<B> {
@@ -221,8 +229,9 @@ impl<B: Backend> Trunk<B> {
             assert_eq!(t.dims(), [batch], "t must hold one time per sequence");
             embedding.forward(t)
         });
+        let mask = self.attention_mask(length, &x.device());
         for block in &self.blocks {
-            x = block.forward(x, c.as_ref(), self.rotary.as_ref());
+            x = block.forward(x, c.as_ref(), self.rotary.as_ref(), mask.as_ref());
         }
         match &self.final_norm {
             Conditioning::AdaLnZero(modulation) => {
@@ -232,6 +241,20 @@ impl<B: Backend> Trunk<B> {
             }
             Conditioning::Affine(norms) => norms[0].forward(x),
         }
+    }
+
+    /// `[1, 1, length, length]`, true where `|i − j| > attention_window`; `None` when the
+    /// window covers the whole sequence.
+    fn attention_mask(&self, length: usize, device: &B::Device) -> Option<Tensor<B, 4, Bool>> {
+        let window = self.attention_window;
+        if window == 0 || window + 1 >= length {
+            return None;
+        }
+        let far: Vec<bool> = (0..length * length)
+            .map(|k| (k / length).abs_diff(k % length) > window)
+            .collect();
+        let mask = Tensor::<B, 1, Bool>::from_data(TensorData::new(far, [length * length]), device);
+        Some(mask.reshape([1, 1, length, length]))
     }
 
     /// Whether the output depends on `t`.
@@ -412,6 +435,46 @@ pub(crate) mod tests {
             for i in [0, 2, 4, 5] {
                 let change = max_abs_difference(at(&before, i), at(&after, i));
                 assert!(change > 1e-4, "position {i} ignores position 3: {change}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_limits_the_receptive_field_to_window_times_blocks() {
+        let device = Default::default();
+        for positions in [Positions::Learned, Positions::Rotary] {
+            let config = tiny(true)
+                .with_num_blocks(2)
+                .with_positions(positions)
+                .with_attention_window(1);
+            let windowed = randomize_modulation(config.init::<TB>(&device), &device);
+            let mut full = windowed.clone();
+            full.attention_window = 0;
+            let t = Tensor::<TB, 1>::from_floats([0.5], &device);
+            let (a, b) = (
+                tokens(&[&[0, 1, 2, 3, 4, 0, 1, 2]]),
+                tokens(&[&[0, 1, 2, 5, 4, 0, 1, 2]]),
+            );
+            let (before, after) = (
+                windowed.forward(a.clone(), t.clone()),
+                windowed.forward(b.clone(), t.clone()),
+            );
+            // Position 3 changed: two blocks of reach 1 carry it to positions 1..=5 only.
+            for i in 0..8 {
+                let change = max_abs_difference(at(&before, i), at(&after, i));
+                if (1..=5).contains(&i) {
+                    assert!(
+                        change > 1e-4,
+                        "{positions:?}: position {i} ignores position 3"
+                    );
+                } else {
+                    assert_eq!(change, 0.0, "{positions:?}: position {i} sees position 3");
+                }
+            }
+            // Without the window the same weights carry it everywhere.
+            let (before, after) = (full.forward(a, t.clone()), full.forward(b, t));
+            for i in [0, 6, 7] {
+                assert!(max_abs_difference(at(&before, i), at(&after, i)) > 1e-4);
             }
         }
     }
