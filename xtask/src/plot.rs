@@ -242,6 +242,21 @@ pub struct Heatmap<'a> {
     pub max: f64,
 }
 
+impl<'a> Heatmap<'a> {
+    /// A transition matrix (rows: from state, columns: to state) on the probability scale
+    /// [0, 1].
+    pub fn transition(title: &'a str, rows: &'a [Vec<f64>]) -> Self {
+        Heatmap {
+            title,
+            rows,
+            row_label: "from state",
+            col_label: "to state",
+            min: 0.0,
+            max: 1.0,
+        }
+    }
+}
+
 impl Heatmap<'_> {
     /// Draws the heatmap as a 700x600 PNG at `path`, creating parent
     /// directories and replacing any existing file atomically.
@@ -779,14 +794,7 @@ mod tests {
     }
 
     fn heatmap<'a>(title: &'a str, rows: &'a [Vec<f64>]) -> Heatmap<'a> {
-        Heatmap {
-            title,
-            rows,
-            row_label: "from state",
-            col_label: "to state",
-            min: 0.0,
-            max: 1.0,
-        }
+        Heatmap::transition(title, rows)
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod sequences;
 mod table;
 
 pub use markov::MarkovScores;
-pub use ratio_error::{ErrorBin, ratio_error, read_error_csv, write_error_csv};
+pub use ratio_error::{ERROR_COLUMNS, ErrorBin, ratio_error, read_error_csv, write_error_csv};
 pub use sequences::SequenceStats;
 pub use table::{Cell, Table};
 

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{EvalError, Table};
+use crate::{Cell, EvalError, Table};
 
 /// The error of a `log h_t` estimate against the exact one in one t-bin on one domain.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,29 +123,39 @@ pub fn read_error_csv(path: &Path) -> Result<Vec<ErrorBin>, EvalError> {
     Ok(reader.deserialize().collect::<Result<_, _>>()?)
 }
 
+/// The columns of an error-bin table, in the order of [`ErrorBin::cells`].
+pub const ERROR_COLUMNS: [&str; 8] = [
+    "domain",
+    "t_low",
+    "t_high",
+    "count",
+    "mse",
+    "bias",
+    "error_variance",
+    "exact_variance",
+];
+
+impl ErrorBin {
+    /// The bin as table cells, in the order of [`ERROR_COLUMNS`].
+    pub fn cells(&self) -> [Cell; 8] {
+        [
+            self.domain.clone().into(),
+            self.t_low.into(),
+            self.t_high.into(),
+            self.count.into(),
+            self.mse.into(),
+            self.bias.into(),
+            self.error_variance.into(),
+            self.exact_variance.into(),
+        ]
+    }
+}
+
 /// Writes error bins as CSV, one row per domain and t-bin.
 pub fn write_error_csv(path: &Path, rows: &[ErrorBin]) -> Result<(), EvalError> {
-    let mut table = Table::new([
-        "domain",
-        "t_low",
-        "t_high",
-        "count",
-        "mse",
-        "bias",
-        "error_variance",
-        "exact_variance",
-    ]);
+    let mut table = Table::new(ERROR_COLUMNS);
     for r in rows {
-        table.push([
-            r.domain.clone().into(),
-            r.t_low.into(),
-            r.t_high.into(),
-            r.count.into(),
-            r.mse.into(),
-            r.bias.into(),
-            r.error_variance.into(),
-            r.exact_variance.into(),
-        ]);
+        table.push(r.cells());
     }
     table.write_csv(path)
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use gtl_eval::{Cell, ErrorBin, MarkovScores, SequenceStats, Table, read_error_csv};
+use gtl_eval::{Cell, ERROR_COLUMNS, ErrorBin, MarkovScores, SequenceStats, Table, read_error_csv};
 use gtl_models::training::write_atomically;
 use serde::Serialize;
 
@@ -280,30 +280,10 @@ pub fn results_table(metrics: &Metrics) -> Table {
 }
 
 fn ratio_table(metrics: &Metrics) -> Table {
-    let mut table = Table::new([
-        "setting",
-        "domain",
-        "t_low",
-        "t_high",
-        "count",
-        "mse",
-        "bias",
-        "error_variance",
-        "exact_variance",
-    ]);
+    let mut table = Table::new(std::iter::once("setting").chain(ERROR_COLUMNS));
     for s in &metrics.settings {
         for b in &s.ratio.bins {
-            table.push([
-                s.label.clone().into(),
-                b.domain.clone().into(),
-                b.t_low.into(),
-                b.t_high.into(),
-                b.count.into(),
-                b.mse.into(),
-                b.bias.into(),
-                b.error_variance.into(),
-                b.exact_variance.into(),
-            ]);
+            table.push(std::iter::once(s.label.clone().into()).chain(b.cells()));
         }
     }
     table
@@ -350,14 +330,7 @@ fn heatmaps(metrics: &Metrics, path: &Path) -> Result<()> {
     let panels: Vec<Heatmap> = titles
         .iter()
         .zip(&matrices)
-        .map(|(title, rows)| Heatmap {
-            title,
-            rows,
-            row_label: "from state",
-            col_label: "to state",
-            min: 0.0,
-            max: 1.0,
-        })
+        .map(|(title, rows)| Heatmap::transition(title, rows))
         .collect();
     grid_png(path, columns, &panels)
 }
