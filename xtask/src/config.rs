@@ -542,9 +542,7 @@ impl ModelSection {
             Some(other) => bail!("{section}.pooling = {other:?}: must be \"mean\" or \"sum\""),
         }
     }
-}
 
-impl ModelSection {
     /// The trunk configuration, validated, with keys named under `section`.
     pub fn trunk(
         &self,

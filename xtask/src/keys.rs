@@ -109,6 +109,21 @@ pub fn ratio(c: &ExperimentConfig, clean: bool) -> Result<String> {
     ))
 }
 
+/// The fit of γ: the source denoiser, the ratio stage and the fit's keys of `[guidance]`.
+pub fn gamma_fit(c: &ExperimentConfig, clean: bool) -> Result<String> {
+    let g = &c.guidance;
+    Ok(format!(
+        "{}\n{}\n[fit]\ngrid = {:?}\nrows = {}\nseed = {}\nchunk_rows = {}\nbins = {}",
+        denoiser(c)?,
+        ratio(c, clean)?,
+        g.gamma_grid,
+        g.fit_rows,
+        g.seed,
+        g.chunk_rows,
+        g.fit_bins
+    ))
+}
+
 /// A fine-tuning baseline named `method`: the data, the denoiser (its training only when the
 /// method starts from the source checkpoint) and the finetune section.
 pub fn baseline(c: &ExperimentConfig, method: &str, from_source: bool) -> Result<String> {

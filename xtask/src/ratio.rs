@@ -19,7 +19,7 @@ use gtl_oracle::MarkovLogRatio;
 use serde::Serialize;
 
 use crate::backend::BackendTask;
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, ModelSection};
 use crate::keys;
 use crate::train::{Fitted, TaskData, fit, prepare_stage_dir, require_stage, trunk_of};
 
@@ -63,27 +63,31 @@ pub fn overall_mse(rows: &[ErrorBin], domain: &str) -> f64 {
     overall(rows, domain).map_or(f64::NAN, |r| r.mse)
 }
 
+/// A scalar network of `model` (named `section` in errors): its trunk and its pooling.
+fn scalar_net_config(
+    config: &ExperimentConfig,
+    model: &ModelSection,
+    section: &str,
+) -> Result<ScalarNetConfig> {
+    Ok(ScalarNetConfig::new(trunk_of(config, model, section)?)
+        .with_sum_pooling(model.sum_pooling(section)?))
+}
+
 /// The clean classifier's network: the classifier section without time conditioning.
 fn clean_net_config(config: &ExperimentConfig) -> Result<ScalarNetConfig> {
-    let trunk = trunk_of(config, &config.classifier.model, "classifier.model")?;
-    Ok(ScalarNetConfig::new(trunk.with_time_conditioning(false))
-        .with_sum_pooling(config.classifier.model.sum_pooling("classifier.model")?))
+    let net = scalar_net_config(config, &config.classifier.model, "classifier.model")?;
+    Ok(ScalarNetConfig {
+        trunk: net.trunk.with_time_conditioning(false),
+        ..net
+    })
 }
 
 fn noisy_net_config(config: &ExperimentConfig) -> Result<ScalarNetConfig> {
-    let model = &config.classifier.model;
-    Ok(
-        ScalarNetConfig::new(trunk_of(config, model, "classifier.model")?)
-            .with_sum_pooling(model.sum_pooling("classifier.model")?),
-    )
+    scalar_net_config(config, &config.classifier.model, "classifier.model")
 }
 
 fn ratio_net_config(config: &ExperimentConfig) -> Result<ScalarNetConfig> {
-    let model = &config.ratio.model;
-    Ok(
-        ScalarNetConfig::new(trunk_of(config, model, "ratio.model")?)
-            .with_sum_pooling(model.sum_pooling("ratio.model")?),
-    )
+    scalar_net_config(config, &config.ratio.model, "ratio.model")
 }
 
 /// The clean classifier's scores on the test sets.

@@ -249,11 +249,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     text.push_str("## Where fine-tuning overtakes GTL\n\n");
     text.push_str(&crossover(&metrics));
     let axes = [
-        (
-            "target_size",
-            "target sequences n (training + validation)",
-            Scale::Log,
-        ),
+        ("target_size", report::TARGET_SIZE_AXIS, Scale::Log),
         ("target_diag", "target diagonal", Scale::Linear),
         (
             "mixture",

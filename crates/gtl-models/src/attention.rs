@@ -9,7 +9,7 @@ use burn::nn::{Linear, LinearConfig, RotaryEncoding};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, Tensor, TensorData};
 
 use crate::adapter::{AdapterSpec, LowRank, adapted};
 
@@ -42,6 +42,20 @@ impl SelfAttentionConfig {
             head_dim: self.d_model / self.num_heads,
         }
     }
+}
+
+/// The attention mask of a window: `[1, 1, length, length]`, `true` where `|i − j| > window`
+/// (query `i` may not attend to key `j`); the layout [`SelfAttention::forward`] takes.
+pub(crate) fn band_mask<B: Backend>(
+    length: usize,
+    window: usize,
+    device: &B::Device,
+) -> Tensor<B, 4, Bool> {
+    let far: Vec<bool> = (0..length * length)
+        .map(|k| (k / length).abs_diff(k % length) > window)
+        .collect();
+    Tensor::<B, 1, Bool>::from_data(TensorData::new(far, [length * length]), device)
+        .reshape([1, 1, length, length])
 }
 
 /// `softmax(Q Kᵀ / √d_h) V` per head, every position attending to every position unless a
@@ -242,17 +256,7 @@ mod tests {
         let x_values = values(x.clone());
         for rotary in [false, true] {
             for window in [None, Some(1)] {
-                // The trunk's mask layout: [1, 1, length, length], true = may not attend.
-                let mask = window.map(|w| {
-                    let far: Vec<bool> = (0..length * length)
-                        .map(|k| (k / length).abs_diff(k % length) > w)
-                        .collect();
-                    Tensor::<TB, 1, Bool>::from_data(
-                        burn::tensor::TensorData::new(far, [length * length]),
-                        &device,
-                    )
-                    .reshape([1, 1, length, length])
-                });
+                let mask = window.map(|w| band_mask::<TB>(length, w, &device));
                 let got = values(layer.forward(
                     x.clone(),
                     rotary.then_some(&rotary_encoding),

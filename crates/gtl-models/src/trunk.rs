@@ -7,6 +7,7 @@ use burn::prelude::*;
 
 use crate::ModelError;
 use crate::adapter::AdapterSpec;
+use crate::attention::band_mask;
 use crate::block::{Block, BlockConfig, Conditioning, modulate, normalize, split_modulation};
 use crate::params::materialize;
 use crate::time::{TimeEmbedding, TimeEmbeddingConfig};
@@ -250,11 +251,7 @@ impl<B: Backend> Trunk<B> {
         if window == 0 || window + 1 >= length {
             return None;
         }
-        let far: Vec<bool> = (0..length * length)
-            .map(|k| (k / length).abs_diff(k % length) > window)
-            .collect();
-        let mask = Tensor::<B, 1, Bool>::from_data(TensorData::new(far, [length * length]), device);
-        Some(mask.reshape([1, 1, length, length]))
+        Some(band_mask(length, window, device))
     }
 
     /// Whether the output depends on `t`.

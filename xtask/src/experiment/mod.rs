@@ -230,16 +230,7 @@ pub fn plan(settings: &[Setting], root: &Path) -> Result<(Graph<Work>, Vec<Setti
             work(Kind::Ratio),
         );
         let fits = c.guidance.fit_gamma && samplers.iter().any(|(_, s)| s.needs_ratio());
-        let gamma_key = format!(
-            "{}\n{}\n[fit]\ngrid = {:?}\nrows = {}\nseed = {}\nchunk_rows = {}\nbins = {}",
-            keys::denoiser(c)?,
-            keys::ratio(c, clean)?,
-            c.guidance.gamma_grid,
-            c.guidance.fit_rows,
-            c.guidance.seed,
-            c.guidance.chunk_rows,
-            c.guidance.fit_bins
-        );
+        let gamma_key = keys::gamma_fit(c, clean)?;
         let gamma = fits.then(|| {
             graph.add(
                 "gamma",

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use gtl_eval::{Cell, ERROR_COLUMNS, ErrorBin, MarkovScores, SequenceStats, Table, read_error_csv};
+use gtl_guidance::GammaFit;
 use gtl_models::training::write_atomically;
 use serde::Serialize;
 
@@ -73,7 +74,7 @@ pub struct SettingResult {
     /// The learned ratio's error.
     pub ratio: RatioResult,
     /// The fit of γ (`guidance.fit_gamma`): grid, held-out log-likelihoods, chosen γ.
-    pub gamma_fit: Option<serde_json::Value>,
+    pub gamma_fit: Option<GammaFit>,
 }
 
 /// One stage's wall time.
@@ -103,6 +104,9 @@ pub struct Metrics {
     /// Wall time of this invocation (cached stages cost nothing).
     pub seconds: f64,
 }
+
+/// The axis label of the target size in plots and sweep tables.
+pub const TARGET_SIZE_AXIS: &str = "target sequences n (training + validation)";
 
 fn summary(executed: &Executed, job: usize) -> &serde_json::Value {
     &executed.stages[job].2.done.summary
@@ -203,7 +207,11 @@ fn setting_result(
             estimator: c.ratio.estimator.name().to_string(),
             bins: read_error_csv(&ratio_dir.join("ratio_error.csv"))?,
         },
-        gamma_fit: jobs.gamma.map(|g| summary(executed, g).clone()),
+        gamma_fit: jobs
+            .gamma
+            .map(|g| serde_json::from_value(summary(executed, g).clone()))
+            .transpose()
+            .context("a γ stage's summary is not a γ fit")?,
     })
 }
 
@@ -479,7 +487,7 @@ pub fn write(config: &ExperimentConfig, executed: &Executed, run_dir: &Path) -> 
     let plots = plots(
         &metrics,
         &run_dir.join("plots"),
-        "target sequences n (training + validation)",
+        TARGET_SIZE_AXIS,
         Scale::Log,
     )?;
     let report = report_text(config, &metrics, &plots);
@@ -529,19 +537,12 @@ fn gamma_table(metrics: &Metrics) -> Table {
     let mut table = Table::new(["setting", "γ", "held-out log-likelihood", "chosen"]);
     for s in &metrics.settings {
         let Some(fit) = &s.gamma_fit else { continue };
-        let best = fit["best"].as_f64();
-        let grid = fit["gammas"].as_array().cloned().unwrap_or_default();
-        let scores = fit["log_likelihood"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for (g, l) in grid.iter().zip(&scores) {
-            let g = g.as_f64().unwrap_or(f64::NAN);
+        for (&g, &l) in fit.gammas.iter().zip(&fit.log_likelihood) {
             table.push([
                 s.label.clone().into(),
                 g.into(),
-                l.as_f64().unwrap_or(f64::NAN).into(),
-                (if Some(g) == best { "yes" } else { "" }).into(),
+                l.into(),
+                (if g == fit.best { "yes" } else { "" }).into(),
             ]);
         }
     }
