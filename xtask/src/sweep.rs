@@ -232,12 +232,9 @@ pub fn run(args: SweepArgs) -> Result<()> {
         &run_dir.join("config.toml"),
         toml::to_string(&config)?.as_bytes(),
     )?;
-    let executed = execute_settings(
-        sweep_settings(&config),
-        &run_dir,
-        args.workers,
-        args.backend,
-    )?;
+    // The experiment's stage cache: settings `cargo xtask experiment` ran are reused.
+    let stages = args.runs_dir.join(&config.name).join("stages");
+    let executed = execute_settings(sweep_settings(&config), &stages, args.workers, args.backend)?;
     let metrics = report::metrics(&config, &executed, &run_dir)?;
     report::write_tables(&metrics, &run_dir)?;
     let mut text = format!(
