@@ -1,7 +1,11 @@
 //! Bidirectional multi-head self-attention with optional rotary positions on queries and keys.
 //!
 //! burn's `MultiHeadAttention` offers no hook between the projections and the scores, where
-//! rotary encoding must act, so the trunk uses this small module instead.
+//! rotary encoding must act, so the trunk uses this small module instead. Rotary positions
+//! are applied as [`Rotation`]: two elementwise products and a pair swap on the projected
+//! `[batch, length, d_model]` tensor, instead of burn's `RotaryEncoding::forward`, whose
+//! batched `[d/2, 2] × [2, 4]` matrix products per position cost about as much as the rest
+//! of a training step on the CPU backend.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -58,6 +62,62 @@ pub(crate) fn band_mask<B: Backend>(
         .reshape([1, 1, length, length])
 }
 
+/// Rotary position encoding of every head at once, for one sequence length: position `p`
+/// rotates each pair `(2i, 2i + 1)` of a head vector by the angle of burn's
+/// [`RotaryEncoding`] table (`p · θ^(−2i/d_h)`), written as `x ∘ C + swap(x) ∘ S` with
+/// `swap(a, b) = (b, a)` on each pair and the sign of the sine folded into `S`.
+#[derive(Clone, Debug)]
+pub struct Rotation<B: Backend> {
+    /// `[1, length, d_model]`: the cosine of each channel's angle, tiled over the heads.
+    cos: Tensor<B, 3>,
+    /// `[1, length, d_model]`: `−sin` on even channels, `+sin` on odd ones.
+    signed_sin: Tensor<B, 3>,
+}
+
+impl<B: Backend> Rotation<B> {
+    /// The rotation of the first `length` positions from `encoding` (built for width
+    /// `head_dim`), for `num_heads` heads side by side. Panics if `length` exceeds the
+    /// encoding's table.
+    pub fn new(encoding: &RotaryEncoding<B>, length: usize, num_heads: usize) -> Self {
+        let [max_length, head_dim, _] = encoding.freq_complex.dims();
+        assert!(
+            length <= max_length,
+            "sequence length {length} exceeds the rotary table's {max_length}"
+        );
+        let table = encoding.freq_complex.clone().narrow(0, 0, length);
+        let part = |index: usize| {
+            table
+                .clone()
+                .narrow(2, index, 1)
+                .reshape([length, head_dim])
+                .repeat_dim(1, num_heads)
+                .unsqueeze::<3>()
+        };
+        let device = encoding.freq_complex.device();
+        let signs: Vec<f32> = (0..head_dim * num_heads)
+            .map(|channel| if channel % 2 == 0 { -1.0 } else { 1.0 })
+            .collect();
+        let signs =
+            Tensor::<B, 1>::from_data(TensorData::new(signs, [head_dim * num_heads]), &device)
+                .reshape([1, 1, head_dim * num_heads]);
+        Rotation {
+            cos: part(0),
+            signed_sin: part(1) * signs,
+        }
+    }
+
+    /// Rotates `x` (`[batch, length, d_model]`, heads side by side in the last axis).
+    pub fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [batch, length, d_model] = x.dims();
+        let swapped = x
+            .clone()
+            .reshape([batch, length, d_model / 2, 2])
+            .flip([3])
+            .reshape([batch, length, d_model]);
+        x * self.cos.clone() + swapped * self.signed_sin.clone()
+    }
+}
+
 /// `softmax(Q Kᵀ / √d_h) V` per head, every position attending to every position unless a
 /// mask is given.
 #[derive(Module, Debug)]
@@ -79,32 +139,34 @@ pub struct SelfAttention<B: Backend> {
 }
 
 impl<B: Backend> SelfAttention<B> {
-    /// Attends over `x` (`[batch, length, d_model]`); when `rotary` is given (built for width
-    /// `head_dim`) it rotates each head's queries and keys by their position. `mask`
+    /// Attends over `x` (`[batch, length, d_model]`); when `rotation` is given (built for this
+    /// length and `num_heads`) it rotates each head's queries and keys by their position. `mask`
     /// (`[1, 1, length, length]`, `true` = may not attend) restricts which keys each query
     /// sees; `None` lets every position attend to every position.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        rotary: Option<&RotaryEncoding<B>>,
+        rotation: Option<&Rotation<B>>,
         mask: Option<&Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         let [batch, length, d_model] = x.dims();
         let adapters = self.adapters.as_ref();
-        let heads = |projection: &Linear<B>, adapter: Option<&LowRank<B>>| {
-            adapted(projection, adapter, x.clone())
+        let heads = |projection: &Linear<B>, adapter: Option<&LowRank<B>>, rotated: bool| {
+            let projected = adapted(projection, adapter, x.clone());
+            let projected = match rotation {
+                Some(rotation) if rotated => rotation.apply(projected),
+                _ => projected,
+            };
+            projected
                 .reshape([batch, length, self.num_heads, self.head_dim])
                 .swap_dims(1, 2)
         };
-        let (mut query, mut key, value) = (
-            heads(&self.query, adapters.map(|a| &a.query)),
-            heads(&self.key, adapters.map(|a| &a.key)),
-            heads(&self.value, adapters.map(|a| &a.value)),
+        // Rotary positions act on queries and keys, never on values.
+        let (query, key, value) = (
+            heads(&self.query, adapters.map(|a| &a.query), true),
+            heads(&self.key, adapters.map(|a| &a.key), true),
+            heads(&self.value, adapters.map(|a| &a.value), false),
         );
-        if let Some(rotary) = rotary {
-            query = rotary.forward(query);
-            key = rotary.forward(key);
-        }
         let mask = mask.map(|m| m.clone().expand([batch, self.num_heads, length, length]));
         // Default options: scale 1/√d_h, no causal mask.
         let context = attention(
@@ -253,15 +315,13 @@ mod tests {
             Distribution::Normal(0.0, 1.0),
             &device,
         );
+        let rotation = Rotation::new(&rotary_encoding, length, num_heads);
         let x_values = values(x.clone());
         for rotary in [false, true] {
             for window in [None, Some(1)] {
                 let mask = window.map(|w| band_mask::<TB>(length, w, &device));
-                let got = values(layer.forward(
-                    x.clone(),
-                    rotary.then_some(&rotary_encoding),
-                    mask.as_ref(),
-                ));
+                let got =
+                    values(layer.forward(x.clone(), rotary.then_some(&rotation), mask.as_ref()));
                 let expected = reference(&x_values, length, &layer, rotary, window);
                 for (g, e) in got.iter().zip(&expected) {
                     assert!(
@@ -270,6 +330,30 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// The rotation of all heads at once equals burn's `RotaryEncoding` applied head by head
+    /// on `[batch, heads, length, head_dim]`, for a sequence shorter than the table.
+    #[test]
+    fn rotation_equals_burns_rotary_encoding_per_head() {
+        let device = Default::default();
+        let (batch, num_heads, length, head_dim) = (3, 2, 6, 8);
+        let encoding = RotaryEncodingConfig::new(length + 3, head_dim).init::<TB>(&device);
+        let x = Tensor::<TB, 3>::random(
+            [batch, length, num_heads * head_dim],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let heads = |x: Tensor<TB, 3>| {
+            x.reshape([batch, length, num_heads, head_dim])
+                .swap_dims(1, 2)
+        };
+        let expected = values(encoding.forward(heads(x.clone())));
+        let got = values(heads(Rotation::new(&encoding, length, num_heads).apply(x)));
+        assert_eq!(got.len(), expected.len());
+        for (g, e) in got.iter().zip(&expected) {
+            assert!((g - e).abs() < 1e-9, "{g} vs {e}");
         }
     }
 }

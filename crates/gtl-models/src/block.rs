@@ -2,13 +2,11 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{
-    Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig, RotaryEncoding,
-};
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
 use crate::adapter::{AdapterSpec, LowRank, adapted};
-use crate::attention::{SelfAttention, SelfAttentionConfig};
+use crate::attention::{Rotation, SelfAttention, SelfAttentionConfig};
 
 /// Variance floor of every LayerNorm (PyTorch's default).
 const NORM_EPSILON: f64 = 1e-5;
@@ -70,7 +68,7 @@ impl<B: Backend> Block<B> {
         &self,
         x: Tensor<B, 3>,
         c: Option<&Tensor<B, 2>>,
-        rotary: Option<&RotaryEncoding<B>>,
+        rotation: Option<&Rotation<B>>,
         mask: Option<&Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         match &self.conditioning {
@@ -82,7 +80,7 @@ impl<B: Backend> Block<B> {
                 let x = x + gate1
                     * self
                         .dropout
-                        .forward(self.attention.forward(h, rotary, mask));
+                        .forward(self.attention.forward(h, rotation, mask));
                 let h = modulate(normalize(x.clone()), shift2, scale2);
                 x + gate2 * self.dropout.forward(self.mlp(h))
             }
@@ -90,7 +88,7 @@ impl<B: Backend> Block<B> {
                 let h = norms[0].forward(x.clone());
                 let x = x + self
                     .dropout
-                    .forward(self.attention.forward(h, rotary, mask));
+                    .forward(self.attention.forward(h, rotation, mask));
                 let h = norms[1].forward(x.clone());
                 x + self.dropout.forward(self.mlp(h))
             }

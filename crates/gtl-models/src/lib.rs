@@ -30,7 +30,7 @@ pub mod training;
 mod trunk;
 
 pub use adapter::{AdapterSpec, LowRank};
-pub use attention::{AttentionAdapters, SelfAttention, SelfAttentionConfig};
+pub use attention::{AttentionAdapters, Rotation, SelfAttention, SelfAttentionConfig};
 pub use block::{Block, BlockConfig, Conditioning, MlpAdapters};
 pub use error::ModelError;
 pub use heads::{

@@ -7,7 +7,7 @@ use burn::prelude::*;
 
 use crate::ModelError;
 use crate::adapter::AdapterSpec;
-use crate::attention::band_mask;
+use crate::attention::{Rotation, band_mask};
 use crate::block::{Block, BlockConfig, Conditioning, modulate, normalize, split_modulation};
 use crate::params::materialize;
 use crate::time::{TimeEmbedding, TimeEmbeddingConfig};
@@ -231,8 +231,13 @@ impl<B: Backend> Trunk<B> {
             embedding.forward(t)
         });
         let mask = self.attention_mask(length, &x.device());
+        let rotation = self
+            .rotary
+            .as_ref()
+            .zip(self.blocks.first())
+            .map(|(encoding, block)| Rotation::new(encoding, length, block.attention.num_heads));
         for block in &self.blocks {
-            x = block.forward(x, c.as_ref(), self.rotary.as_ref(), mask.as_ref());
+            x = block.forward(x, c.as_ref(), rotation.as_ref(), mask.as_ref());
         }
         match &self.final_norm {
             Conditioning::AdaLnZero(modulation) => {
