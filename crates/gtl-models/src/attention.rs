@@ -76,14 +76,20 @@ pub struct Rotation<B: Backend> {
 
 impl<B: Backend> Rotation<B> {
     /// The rotation of the first `length` positions from `encoding` (built for width
-    /// `head_dim`), for `num_heads` heads side by side. Panics if `length` exceeds the
-    /// encoding's table.
-    pub fn new(encoding: &RotaryEncoding<B>, length: usize, num_heads: usize) -> Self {
+    /// `head_dim`), for tensors of width `d_model`: `d_model / head_dim` heads side by side.
+    /// Panics if `length` exceeds the encoding's table or `d_model` is not a multiple of
+    /// `head_dim`.
+    pub fn new(encoding: &RotaryEncoding<B>, length: usize, d_model: usize) -> Self {
         let [max_length, head_dim, _] = encoding.freq_complex.dims();
         assert!(
             length <= max_length,
             "sequence length {length} exceeds the rotary table's {max_length}"
         );
+        assert!(
+            d_model.is_multiple_of(head_dim),
+            "width {d_model} is not a multiple of the rotary head width {head_dim}"
+        );
+        let num_heads = d_model / head_dim;
         let table = encoding.freq_complex.clone().narrow(0, 0, length);
         let part = |index: usize| {
             table
@@ -94,12 +100,11 @@ impl<B: Backend> Rotation<B> {
                 .unsqueeze::<3>()
         };
         let device = encoding.freq_complex.device();
-        let signs: Vec<f32> = (0..head_dim * num_heads)
+        let signs: Vec<f32> = (0..d_model)
             .map(|channel| if channel % 2 == 0 { -1.0 } else { 1.0 })
             .collect();
-        let signs =
-            Tensor::<B, 1>::from_data(TensorData::new(signs, [head_dim * num_heads]), &device)
-                .reshape([1, 1, head_dim * num_heads]);
+        let signs = Tensor::<B, 1>::from_data(TensorData::new(signs, [d_model]), &device)
+            .reshape([1, 1, d_model]);
         Rotation {
             cos: part(0),
             signed_sin: part(1) * signs,
@@ -315,7 +320,7 @@ mod tests {
             Distribution::Normal(0.0, 1.0),
             &device,
         );
-        let rotation = Rotation::new(&rotary_encoding, length, num_heads);
+        let rotation = Rotation::new(&rotary_encoding, length, d_model);
         let x_values = values(x.clone());
         for rotary in [false, true] {
             for window in [None, Some(1)] {
@@ -350,7 +355,9 @@ mod tests {
                 .swap_dims(1, 2)
         };
         let expected = values(encoding.forward(heads(x.clone())));
-        let got = values(heads(Rotation::new(&encoding, length, num_heads).apply(x)));
+        let got = values(heads(
+            Rotation::new(&encoding, length, num_heads * head_dim).apply(x),
+        ));
         assert_eq!(got.len(), expected.len());
         for (g, e) in got.iter().zip(&expected) {
             assert!((g - e).abs() < 1e-9, "{g} vs {e}");

@@ -234,8 +234,7 @@ impl<B: Backend> Trunk<B> {
         let rotation = self
             .rotary
             .as_ref()
-            .zip(self.blocks.first())
-            .map(|(encoding, block)| Rotation::new(encoding, length, block.attention.num_heads));
+            .map(|encoding| Rotation::new(encoding, length, self.d_model));
         for block in &self.blocks {
             x = block.forward(x, c.as_ref(), rotation.as_ref(), mask.as_ref());
         }
