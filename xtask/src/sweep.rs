@@ -15,7 +15,7 @@ use crate::config::{ChainSpec, ExperimentConfig};
 use crate::experiment::report::{
     self, Metrics, SettingResult, method, ratio_summary, results_table, stage_table,
 };
-use crate::experiment::{ExperimentArgs, Setting, execute_settings};
+use crate::experiment::{ExperimentArgs, Setting, execute_settings, stages_dir};
 use crate::plot::Scale;
 use crate::train::load_config;
 
@@ -233,7 +233,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         toml::to_string(&config)?.as_bytes(),
     )?;
     // The experiment's stage cache: settings `cargo xtask experiment` ran are reused.
-    let stages = args.runs_dir.join(&config.name).join("stages");
+    let stages = stages_dir(&args.runs_dir.join(&config.name));
     let executed = execute_settings(sweep_settings(&config), &stages, args.workers, args.backend)?;
     let metrics = report::metrics(&config, &executed, &run_dir)?;
     report::write_tables(&metrics, &run_dir)?;

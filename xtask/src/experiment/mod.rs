@@ -476,6 +476,12 @@ pub fn execute_settings(
     )
 }
 
+/// Where an experiment's stages live: `runs/<name>/stages/`, shared by `experiment` and
+/// `sweep` so each reuses the other's finished stages.
+pub fn stages_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("stages")
+}
+
 /// `experiment`.
 pub fn run(args: ExperimentArgs) -> Result<()> {
     let config = load_config(args.config.as_deref())?;
@@ -487,7 +493,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     )?;
     let executed = execute_settings(
         settings(&config),
-        &run_dir.join("stages"),
+        &stages_dir(&run_dir),
         args.workers,
         args.backend,
     )?;

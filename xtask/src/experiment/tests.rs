@@ -32,7 +32,7 @@ fn a_ci_sized_experiment_runs_every_stage_caches_and_reports() {
     let config = ExperimentConfig::parse(CI).unwrap();
     let run_dir = temp_runs("e2e").join(&config.name);
     let executed =
-        execute_settings(settings(&config), &run_dir.join("stages"), Some(2), NDARRAY).unwrap();
+        execute_settings(settings(&config), &stages_dir(&run_dir), Some(2), NDARRAY).unwrap();
     assert!(executed.stages.iter().all(|(_, _, o)| !o.cached));
     let labels: Vec<&str> = executed.stages.iter().map(|(l, _, _)| l.as_str()).collect();
     let count = |prefix: &str| labels.iter().filter(|l| l.starts_with(prefix)).count();
@@ -70,7 +70,7 @@ fn a_ci_sized_experiment_runs_every_stage_caches_and_reports() {
     }
 
     let again =
-        execute_settings(settings(&config), &run_dir.join("stages"), Some(2), NDARRAY).unwrap();
+        execute_settings(settings(&config), &stages_dir(&run_dir), Some(2), NDARRAY).unwrap();
     assert!(again.stages.iter().all(|(_, _, o)| o.cached));
 
     check_metrics_against_samples(&config, &run_dir);
@@ -169,7 +169,7 @@ fn an_interrupted_experiment_resumes_without_redoing_finished_stages() {
         "target_sizes = [20]\n\n[sweep]",
     );
     let config = ExperimentConfig::parse(&text).unwrap();
-    let root = temp_runs("resume").join("stages");
+    let root = stages_dir(&temp_runs("resume"));
     let (graph, _) = plan(&settings(&config), &root).unwrap();
     let device = Default::default();
     let err = jobs::run(&graph, 1, |i| {
