@@ -77,9 +77,17 @@ pub struct GuidanceSection {
     /// Seed of every sampler (the same for every method: common random numbers).
     pub seed: u64,
     /// Choose γ of the learned-ratio samplers (gtl, exact-guidance) per setting from
-    /// `gamma_grid` by the held-out log-likelihood of the guided one-position conditional
-    /// on the target validation split; `gamma` then applies to the exact-ratio samplers only.
+    /// `gamma_grid` by `fit_criterion`; `gamma` then applies to the exact-ratio samplers only.
     pub fit_gamma: bool,
+    /// How `fit_gamma` scores a γ: "likelihood" (the held-out log-likelihood of the guided
+    /// one-position conditional on masked target validation sequences) or "samples" (gtl's
+    /// own sampler draws `fit_samples` sequences at that γ; an n-gram model of them scores
+    /// every target training and validation sequence; higher is better).
+    pub fit_criterion: String,
+    /// Sequences the "samples" criterion draws per γ (≥ 2).
+    pub fit_samples: usize,
+    /// Order of the "samples" criterion's n-gram model (1..=data.length).
+    pub fit_order: usize,
     /// The candidates of `fit_gamma` (each finite, ≥ 0).
     pub gamma_grid: Vec<f64>,
     /// Masked validation sequences `fit_gamma` scores (≥ 1; spread over the split).
@@ -103,6 +111,9 @@ impl Default for GuidanceSection {
             exact_samples: 500,
             seed: 7,
             fit_gamma: false,
+            fit_criterion: "likelihood".into(),
+            fit_samples: 100,
+            fit_order: 2,
             gamma_grid: vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0],
             fit_rows: 4000,
             fit_bins: 1,
@@ -110,12 +121,15 @@ impl Default for GuidanceSection {
     }
 }
 
+/// The criteria `guidance.fit_criterion` accepts.
+pub const FIT_CRITERIA: [&str; 2] = ["likelihood", "samples"];
+
 /// The orders `guidance.order` accepts.
 pub const ORDERS: [&str; 5] = ["planner", "random", "confidence", "margin", "entropy"];
 
 impl GuidanceSection {
-    /// Range checks; `states` is N.
-    pub fn validate(&self, states: usize) -> Result<()> {
+    /// Range checks; `states` is N and `length` is L.
+    pub fn validate(&self, states: usize, length: usize) -> Result<()> {
         if !(self.gamma >= 0.0 && self.gamma.is_finite()) {
             bail!(
                 "guidance.gamma = {}: must be a finite number ≥ 0",
@@ -149,6 +163,30 @@ impl GuidanceSection {
                 "guidance.baseline_order = {:?}: must be one of {:?}",
                 self.baseline_order,
                 &ORDERS[1..]
+            );
+        }
+        if !FIT_CRITERIA.contains(&self.fit_criterion.as_str()) {
+            bail!(
+                "guidance.fit_criterion = {:?}: must be one of {FIT_CRITERIA:?}",
+                self.fit_criterion
+            );
+        }
+        if self.fit_criterion == "samples" && self.fit_bins != 1 {
+            bail!(
+                "guidance.fit_bins = {}: the \"samples\" criterion fits one constant γ; set 1",
+                self.fit_bins
+            );
+        }
+        if self.fit_samples < 2 {
+            bail!(
+                "guidance.fit_samples = {}: must be at least 2",
+                self.fit_samples
+            );
+        }
+        if self.fit_order == 0 || self.fit_order > length {
+            bail!(
+                "guidance.fit_order = {}: must be in 1..={length} (data.length)",
+                self.fit_order
             );
         }
         for (key, value) in [
@@ -833,7 +871,7 @@ impl ExperimentConfig {
                 self.finetune.lora_alpha
             );
         }
-        self.guidance.validate(d.num_states())?;
+        self.guidance.validate(d.num_states(), d.length)?;
         check_sizes(
             "experiment.target_sizes",
             &self.experiment.target_sizes,
@@ -1003,6 +1041,31 @@ mod tests {
                 "guidance.baseline_order",
             ),
             ("samples = 200", "samples = 0", "guidance.samples = 0"),
+            (
+                "[guidance]",
+                "[guidance]\nfit_criterion = \"vibes\"",
+                "guidance.fit_criterion = \"vibes\"",
+            ),
+            (
+                "[guidance]",
+                "[guidance]\nfit_criterion = \"samples\"\nfit_bins = 2",
+                "guidance.fit_bins = 2",
+            ),
+            (
+                "[guidance]",
+                "[guidance]\nfit_samples = 1",
+                "guidance.fit_samples = 1",
+            ),
+            (
+                "[guidance]",
+                "[guidance]\nfit_order = 6",
+                "guidance.fit_order = 6: must be in 1..=5",
+            ),
+            (
+                "[guidance]",
+                "[guidance]\nfit_order = 0",
+                "guidance.fit_order = 0",
+            ),
             (
                 "[guidance]",
                 "[guidance]\nsampels = 3",

@@ -109,19 +109,32 @@ pub fn ratio(c: &ExperimentConfig, clean: bool) -> Result<String> {
     ))
 }
 
-/// The fit of γ: the source denoiser, the ratio stage and the fit's keys of `[guidance]`.
+/// The fit of γ: the source denoiser, the ratio stage and the fit's keys of `[guidance]`;
+/// with the "samples" criterion also gtl's sampler (its order, the planner, top-n).
 pub fn gamma_fit(c: &ExperimentConfig, clean: bool) -> Result<String> {
     let g = &c.guidance;
-    Ok(format!(
-        "{}\n{}\n[fit]\ngrid = {:?}\nrows = {}\nseed = {}\nchunk_rows = {}\nbins = {}",
+    let mut key = format!(
+        "{}\n{}\n[fit]\ngrid = {:?}\nrows = {}\nseed = {}\nchunk_rows = {}\nbins = {}\n\
+         criterion = {:?}",
         denoiser(c)?,
         ratio(c, clean)?,
         g.gamma_grid,
         g.fit_rows,
         g.seed,
         g.chunk_rows,
-        g.fit_bins
-    ))
+        g.fit_bins,
+        g.fit_criterion
+    );
+    if g.fit_criterion == "samples" {
+        key.push_str(&format!(
+            "\nsamples = {}\nngram_order = {}\norder = {:?}\ntop_n = {}\nbatch_size = {}",
+            g.fit_samples, g.fit_order, g.order, g.top_n, g.batch_size
+        ));
+        if g.order == "planner" {
+            key.push_str(&planner(c)?);
+        }
+    }
+    Ok(key)
 }
 
 /// A fine-tuning baseline named `method`: the data, the denoiser (its training only when the

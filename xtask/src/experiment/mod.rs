@@ -94,7 +94,7 @@ pub enum Kind {
     /// The ratio stage (trains nothing for the noisy-classifier estimator; scores it).
     Ratio,
     /// The fit of γ for the learned-ratio samplers.
-    Gamma,
+    Gamma(Inputs),
     /// A fine-tuning baseline.
     Baseline(Method),
     /// A method's samples.
@@ -203,8 +203,11 @@ pub fn plan(settings: &[Setting], root: &Path) -> Result<(Graph<Work>, Vec<Setti
             .iter()
             .map(|m| Ok((m.clone(), sampler_of(m, c)?)))
             .collect::<Result<_>>()?;
+        let fits = c.guidance.fit_gamma && samplers.iter().any(|(_, s)| s.needs_ratio());
+        let fit_samples = fits && c.guidance.fit_criterion == "samples";
         let planner_order = c.guidance.order == "planner";
-        let planner = (planner_order && samplers.iter().any(|(_, s)| s.uses_order())).then(|| {
+        let ordered = fit_samples || samplers.iter().any(|(_, s)| s.uses_order());
+        let planner = (planner_order && ordered).then(|| {
             Ok::<_, anyhow::Error>(graph.add(
                 "planner",
                 "planner".into(),
@@ -229,15 +232,25 @@ pub fn plan(settings: &[Setting], root: &Path) -> Result<(Graph<Work>, Vec<Setti
             vec![classifier],
             work(Kind::Ratio),
         );
-        let fits = c.guidance.fit_gamma && samplers.iter().any(|(_, s)| s.needs_ratio());
         let gamma_key = keys::gamma_fit(c, clean)?;
         let gamma = fits.then(|| {
+            let mut deps = vec![denoiser, classifier, ratio];
+            let mut inputs = Inputs {
+                denoiser: Some(graph.dir(denoiser).to_path_buf()),
+                classifier: Some(graph.dir(classifier).to_path_buf()),
+                ratio: Some(graph.dir(ratio).to_path_buf()),
+                ..Inputs::default()
+            };
+            if let (true, Some(p)) = (fit_samples, planner) {
+                deps.push(p);
+                inputs.planner = Some(graph.dir(p).to_path_buf());
+            }
             graph.add(
                 "gamma",
                 format!("fit gamma {tag}"),
                 gamma_key.clone(),
-                vec![denoiser, classifier, ratio],
-                work(Kind::Gamma),
+                deps,
+                work(Kind::Gamma(inputs)),
             )
         });
         let mut jobs = SettingJobs {
@@ -364,13 +377,8 @@ fn execute<B: AutodiffBackend>(
             }
             .run::<B>(device.clone())?,
         )?,
-        Kind::Gamma => serde_json::to_value(sampling::fit::<B::InnerBackend>(
-            &config,
-            &dep_dir("denoiser")?,
-            &dep_dir("classifier")?,
-            &dep_dir("ratio")?,
-            &dir,
-            device,
+        Kind::Gamma(inputs) => serde_json::to_value(sampling::fit::<B::InnerBackend>(
+            &config, inputs, &dir, device,
         )?)?,
         Kind::Baseline(method) => {
             let source = match method.starts_from_source() {

@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use gtl_eval::{Cell, ERROR_COLUMNS, ErrorBin, MarkovScores, SequenceStats, Table, read_error_csv};
-use gtl_guidance::GammaFit;
 use gtl_models::training::write_atomically;
 use serde::Serialize;
 
-use super::sampling::Sampler;
+use super::sampling::{GammaChoice, Sampler};
 use super::{Executed, Setting, SettingJobs, sampler_of};
 use crate::config::ExperimentConfig;
 use crate::plot::{Heatmap, LinePlot, Scale, Series, grid_png};
@@ -73,8 +72,9 @@ pub struct SettingResult {
     pub methods: Vec<MethodResult>,
     /// The learned ratio's error.
     pub ratio: RatioResult,
-    /// The fit of γ (`guidance.fit_gamma`): grid, held-out log-likelihoods, chosen γ.
-    pub gamma_fit: Option<GammaFit>,
+    /// The fit of γ (`guidance.fit_gamma`): grid, held-out log-likelihoods, the samples
+    /// criterion's scores, chosen γ.
+    pub gamma_fit: Option<GammaChoice>,
 }
 
 /// One stage's wall time.
@@ -532,18 +532,38 @@ pub fn ratio_summary(metrics: &Metrics) -> Table {
     table
 }
 
-/// Each setting's γ grid scores.
+/// Each setting's γ grid scores (the samples column only when a setting used the samples
+/// criterion).
 fn gamma_table(metrics: &Metrics) -> Table {
-    let mut table = Table::new(["setting", "γ", "held-out log-likelihood", "chosen"]);
+    let by_samples = metrics
+        .settings
+        .iter()
+        .any(|s| s.gamma_fit.as_ref().is_some_and(|f| f.samples.is_some()));
+    let mut columns = vec!["setting", "γ", "held-out log-likelihood"];
+    if by_samples {
+        columns.push("samples n-gram log-likelihood");
+    }
+    columns.push("chosen");
+    let mut table = Table::new(columns);
     for s in &metrics.settings {
         let Some(fit) = &s.gamma_fit else { continue };
-        for (&g, &l) in fit.gammas.iter().zip(&fit.log_likelihood) {
-            table.push([
-                s.label.clone().into(),
-                g.into(),
-                l.into(),
-                (if g == fit.best { "yes" } else { "" }).into(),
-            ]);
+        let chosen = fit.chosen();
+        for (i, (&g, &l)) in fit
+            .likelihood
+            .gammas
+            .iter()
+            .zip(&fit.likelihood.log_likelihood)
+            .enumerate()
+        {
+            let mut row: Vec<Cell> = vec![s.label.clone().into(), g.into(), l.into()];
+            if by_samples {
+                row.push(match &fit.samples {
+                    Some(samples) => samples.log_likelihood[i].into(),
+                    None => "–".into(),
+                });
+            }
+            row.push((if chosen == Some(g) { "yes" } else { "" }).into());
+            table.push(row);
         }
     }
     table
@@ -589,7 +609,7 @@ pub fn report_text(config: &ExperimentConfig, metrics: &Metrics, plots: &[String
     text.push_str("\n## Ratio error against the exact log h_t\n\nAll-t rows (ratio_error.csv has every t-bin). A guided sampler sees the error variance: a constant offset cancels.\n\n");
     text.push_str(&ratio_summary(metrics).to_markdown(2));
     if metrics.settings.iter().any(|s| s.gamma_fit.is_some()) {
-        text.push_str("\n## γ fitted on the target validation split\n\nMean log-probability of the true token under the guided one-position conditional (source denoiser × learned ratio^γ, all N candidates) on masked validation sequences; the best γ drives gtl and exact-guidance.\n\n");
+        text.push_str("\n## γ fitted on the target data\n\nHeld-out log-likelihood: mean log-probability of the true token under the guided one-position conditional (source denoiser × learned ratio^γ, all N candidates) on masked validation sequences (higher is better). Samples n-gram log-likelihood: mean log-probability per token of every target training and validation sequence under a Witten–Bell n-gram model (order guidance.fit_order) of gtl's own samples at that γ (higher is better). The `guidance.fit_criterion` column chose the γ that drives gtl and exact-guidance.\n\n");
         text.push_str(&gamma_table(metrics).to_markdown(4));
     }
     text.push_str("\n## Time per stage\n\n");

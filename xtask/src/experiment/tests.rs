@@ -212,3 +212,54 @@ fn an_interrupted_experiment_resumes_without_redoing_finished_stages() {
     assert!(outcomes.iter().all(|o| o.done.seconds >= 0.0));
     let _ = std::fs::remove_dir_all(root.parent().unwrap());
 }
+
+/// The "samples" γ criterion in a CI-sized run: the fit stage waits for the planner, scores
+/// every γ of the grid by the reference likelihood under an n-gram model of gtl's own
+/// samples, and gtl and exact-guidance sample with the γ of the highest score; the report shows both criteria's scores.
+#[test]
+fn a_gamma_fit_by_samples_drives_the_learned_ratio_samplers() {
+    let text = CI
+        .replace(
+            "target_sizes = [20, 60]\n\n[sweep]",
+            "target_sizes = [20]\nmethods = [\"gtl\", \"exact-guidance\"]\n\n[sweep]",
+        )
+        .replace(
+            "[guidance]\n",
+            "[guidance]\nfit_gamma = true\nfit_criterion = \"samples\"\nfit_samples = 30\n\
+             fit_rows = 50\ngamma_grid = [0.0, 1.0, 3.0]\n",
+        );
+    let config = ExperimentConfig::parse(&text).unwrap();
+    let run_dir = temp_runs("gamma-samples").join(&config.name);
+    let root = stages_dir(&run_dir);
+    let (graph, jobs) = plan(&settings(&config), &root).unwrap();
+    let (gamma_job, planner) = (jobs[0].gamma.unwrap(), jobs[0].planner.unwrap());
+    assert!(graph.jobs[gamma_job].deps.contains(&planner));
+    let executed = execute_settings(settings(&config), &root, Some(2), NDARRAY).unwrap();
+    let summary = |job: usize| executed.stages[job].2.done.summary.clone();
+    let fit: sampling::GammaChoice = serde_json::from_value(summary(gamma_job)).unwrap();
+    let scores = fit
+        .samples
+        .as_ref()
+        .expect("the samples criterion's scores");
+    assert_eq!(scores.gammas, [0.0, 1.0, 3.0]);
+    let ll = &scores.log_likelihood;
+    let highest = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let best = scores.gammas[ll.iter().position(|&l| l == highest).unwrap()];
+    assert_eq!((fit.chosen(), scores.best), (Some(best), best));
+    assert_eq!((scores.samples, scores.order), (30, 2));
+    for gamma in ["0", "1", "3"] {
+        let file = executed.stages[gamma_job]
+            .1
+            .join(format!("fit-samples/gamma-{gamma}.jsonl"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text.lines().count(), 30, "{}", file.display());
+    }
+    assert_eq!(scores.reference, 20, "every target sequence of n = 20");
+    for (_, _, samples) in &executed.jobs[0].methods {
+        assert_eq!(summary(*samples)["gamma"].as_f64(), Some(best));
+    }
+    report::write(&config, &executed, &run_dir).unwrap();
+    let report = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert!(report.contains("samples n-gram log-likelihood"), "{report}");
+    let _ = std::fs::remove_dir_all(run_dir.parent().unwrap());
+}
