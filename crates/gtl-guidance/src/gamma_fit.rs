@@ -61,7 +61,11 @@ impl GammaFit {
     }
 }
 
-fn argmax(grid: &[f64], scores: &[f64]) -> f64 {
+/// The value of `grid` whose score (same index in `scores`) is highest; the last on ties.
+///
+/// # Panics
+/// If `grid` or `scores` is empty.
+pub fn best_on_grid(grid: &[f64], scores: &[f64]) -> f64 {
     grid[scores
         .iter()
         .enumerate()
@@ -167,7 +171,7 @@ pub fn fit_gamma<B: Backend>(
     let log_likelihood: Vec<f64> = (0..gammas.len())
         .map(|g| scores.iter().map(|bin| bin[g]).sum::<f64>() / rows as f64)
         .collect();
-    let best = argmax(gammas, &log_likelihood);
+    let best = best_on_grid(gammas, &log_likelihood);
     let bins = scores
         .iter()
         .zip(&counts)
@@ -181,7 +185,7 @@ pub fn fit_gamma<B: Backend>(
                 best: if count == 0 {
                     best
                 } else {
-                    argmax(gammas, &mean)
+                    best_on_grid(gammas, &mean)
                 },
                 log_likelihood: mean,
             }

@@ -27,7 +27,7 @@ mod scorer;
 
 pub use exact::ExactGuidance;
 pub use gamma::GammaSchedule;
-pub use gamma_fit::{GammaBin, GammaFit, fit_gamma};
+pub use gamma_fit::{GammaBin, GammaFit, best_on_grid, fit_gamma};
 pub use planner::{Planner, PositionRule};
 pub use planner_training::{OrderAccuracy, PlannerObjective, order_accuracy};
 pub use scheduled::ScheduledGtl;

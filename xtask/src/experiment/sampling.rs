@@ -11,7 +11,8 @@ use gtl_diffusion::{Denoiser, Process};
 use gtl_eval::NgramModel;
 use gtl_finetune::Method;
 use gtl_guidance::{
-    ExactGuidance, GammaFit, GammaSchedule, PositionRule, ScheduledGtl, Scorer, fit_gamma,
+    ExactGuidance, GammaFit, GammaSchedule, PositionRule, ScheduledGtl, Scorer, best_on_grid,
+    fit_gamma,
 };
 use gtl_models::PositionNet;
 use gtl_models::training::{load_model_file, write_atomically};
@@ -369,13 +370,12 @@ pub fn fit<B: Backend>(
     let held_out = &data.target_validation;
     let draws = guidance.fit_rows.div_ceil(held_out.len());
     let mut rng = ChaCha8Rng::seed_from_u64(guidance.seed ^ 0x6a11);
-    let scorer = || Scorer::Exact {
-        ratio: &ratio,
-        chunk_rows: guidance.chunk_rows,
-    };
     let likelihood = fit_gamma(
         &denoiser,
-        scorer(),
+        Scorer::Exact {
+            ratio: &ratio,
+            chunk_rows: guidance.chunk_rows,
+        },
         &process,
         held_out,
         draws,
@@ -452,6 +452,10 @@ fn fit_by_samples<B: Backend>(
     device: &B::Device,
     seed: u64,
 ) -> Result<SampleFit> {
+    let fit_samples = dir.map(|dir| dir.join("fit-samples"));
+    if let Some(folder) = &fit_samples {
+        std::fs::create_dir_all(folder)?;
+    }
     let mut scores = Vec::with_capacity(guidance.gamma_grid.len());
     for &gamma in &guidance.gamma_grid {
         let drawn = scheduled(guidance, GammaSchedule::Constant(gamma), order).sample(
@@ -466,28 +470,18 @@ fn fit_by_samples<B: Backend>(
             device,
             &mut ChaCha8Rng::seed_from_u64(seed),
         )?;
-        if let Some(dir) = dir {
-            std::fs::create_dir_all(dir.join("fit-samples"))?;
-            write_jsonl(
-                &dir.join("fit-samples").join(format!("gamma-{gamma}.jsonl")),
-                &drawn.tokens,
-            )?;
+        if let Some(folder) = &fit_samples {
+            write_jsonl(&folder.join(format!("gamma-{gamma}.jsonl")), &drawn.tokens)?;
         }
         let model = NgramModel::fit(&drawn.tokens, guidance.fit_order, process.num_tokens)?;
         let score = model.mean_log_likelihood(reference)?;
         tracing::info!("γ = {gamma}: reference log-likelihood {score:.5} per token");
         scores.push(score);
     }
-    let best = guidance.gamma_grid[scores
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, _)| i)
-        .expect("a non-empty grid")];
     Ok(SampleFit {
+        best: best_on_grid(&guidance.gamma_grid, &scores),
         gammas: guidance.gamma_grid.clone(),
         log_likelihood: scores,
-        best,
         samples: guidance.fit_samples,
         reference: reference.len(),
         order: guidance.fit_order,
