@@ -30,7 +30,7 @@ pub const TIME_BINS: usize = 10;
 const EVALUATION_SEED: u64 = 0x5a7e_0e7a;
 
 /// Scores `model` against the exact ratio on the test sets of both domains (gtl-eval's
-/// [`ratio_error`](gtl_eval::ratio_error) with this module's bins and seed).
+/// [`ratio_error`](gtl_oracle::ratio_error) with this module's bins and seed).
 pub fn ratio_error<B: Backend>(
     model: &dyn RatioModel<B>,
     exact: &MarkovLogRatio,
@@ -42,7 +42,7 @@ pub fn ratio_error<B: Backend>(
         ("source", data.source_test.as_slice()),
         ("target", data.target_test.as_slice()),
     ];
-    gtl_eval::ratio_error(
+    gtl_oracle::ratio_error(
         model,
         exact,
         process,

@@ -8,7 +8,7 @@
 //!   sequences, distinct n-grams and n-gram overlap with the training set;
 //! - [`NgramModel`]: a Witten–Bell smoothed n-gram model of token sequences, for the
 //!   "reverse" likelihood of real sequences under a model of generated ones;
-//! - [`ratio_error`]: the error of a `log h_t` estimate against the exact Markov one, by t;
+//! - [`ErrorBin`], [`bin_errors`]: the error of a `log h_t` estimate against the exact one, by t;
 //! - [`Table`]: result tables written as CSV and rendered as Markdown.
 //!
 //! ```
@@ -35,7 +35,7 @@ mod table;
 
 pub use markov::MarkovScores;
 pub use ngram::NgramModel;
-pub use ratio_error::{ERROR_COLUMNS, ErrorBin, ratio_error, read_error_csv, write_error_csv};
+pub use ratio_error::{ERROR_COLUMNS, ErrorBin, bin_errors, read_error_csv, write_error_csv};
 pub use sequences::SequenceStats;
 pub use table::{Cell, Table};
 

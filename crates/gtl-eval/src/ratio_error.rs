@@ -1,14 +1,9 @@
-//! The error of a `log h_t` estimate against the exact Markov one, by t (MATH.md §5, §7).
+//! The error of a `log h_t` estimate against the exact one, by t (MATH.md §5, §7): the bins
+//! and their tables. The estimates themselves come from a ratio model (gtl-oracle's
+//! `ratio_error` scores one against the exact Markov `log h_t`).
 
 use std::path::Path;
 
-use burn::prelude::*;
-use gtl_classifier::{RatioModel, log_ratios};
-use gtl_diffusion::sampler::{tensor_tokens, tokens_tensor};
-use gtl_diffusion::{Process, antithetic_times};
-use gtl_oracle::MarkovLogRatio;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::{Cell, EvalError, Table};
@@ -40,7 +35,8 @@ impl ErrorBin {
         self.t_low == 0.0 && self.t_high == 1.0
     }
 
-    fn from_pairs(domain: &str, t_low: f64, t_high: f64, pairs: &[(f64, f64)]) -> Self {
+    /// The bin of `(estimate, exact)` pairs of `domain` between `t_low` and `t_high`.
+    pub fn from_pairs(domain: &str, t_low: f64, t_high: f64, pairs: &[(f64, f64)]) -> Self {
         let count = pairs.len();
         let n = count.max(1) as f64;
         let mse = pairs.iter().map(|(e, x)| (e - x).powi(2)).sum::<f64>() / n;
@@ -64,56 +60,30 @@ impl ErrorBin {
     }
 }
 
-/// Scores `model` against the exact ratio on each named set of clean sequences: every
-/// sequence is noised once at stratified times in `[t_min, 1]` (`seed` fixes the times and
-/// the corruption, so estimators scored with one seed see the same noisy sequences), and the
-/// pairs are binned into `bins` equal t-bins; the last row of each domain covers all t.
-/// Sequences whose exact `log h_t` is infinite (off the source's support) are left out.
-pub fn ratio_error<B: Backend>(
-    model: &dyn RatioModel<B>,
-    exact: &MarkovLogRatio,
-    process: &Process,
-    domains: &[(&str, &[Vec<u32>])],
-    bins: usize,
-    seed: u64,
-    device: &B::Device,
-) -> Vec<ErrorBin> {
-    assert!(bins >= 1, "ratio_error needs at least one t-bin");
-    let mut rows = Vec::new();
-    for &(domain, sequences) in domains {
-        let count = sequences.len();
-        if count == 0 {
-            continue;
+/// Bins `(t, estimate, exact)` triples of one domain into `bins` equal t-bins plus an all-t
+/// row (the last), leaving out pairs whose exact value is not finite.
+///
+/// # Panics
+/// If `bins` is 0.
+pub fn bin_errors(domain: &str, triples: &[(f64, f64, f64)], bins: usize) -> Vec<ErrorBin> {
+    assert!(bins >= 1, "error bins need at least one t-bin");
+    let mut binned: Vec<Vec<(f64, f64)>> = vec![Vec::new(); bins];
+    for &(t, estimate, exact) in triples {
+        if exact.is_finite() {
+            let bin = ((t * bins as f64) as usize).min(bins - 1);
+            binned[bin].push((estimate, exact));
         }
-        let length = sequences[0].len();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let t = antithetic_times(count, process.schedule.min_training_time(), 0.5);
-        let flat: Vec<u32> = sequences.iter().flatten().copied().collect();
-        let x0 = tokens_tensor::<B>(&flat, count, length, device);
-        let z_flat = tensor_tokens(process.corrupt(x0, &t, &mut rng));
-        let z: Vec<Vec<u32>> = z_flat.chunks(length).map(<[u32]>::to_vec).collect();
-        let borrowed: Vec<&[u32]> = z.iter().map(Vec::as_slice).collect();
-        let exact_values = exact.log_h(&borrowed, &t);
-        let estimates = log_ratios(model, &z, &t, device);
-        let mut binned: Vec<Vec<(f64, f64)>> = vec![Vec::new(); bins];
-        for ((&t, &exact), &estimate) in t.iter().zip(&exact_values).zip(&estimates) {
-            if exact.is_finite() {
-                let bin = ((t * bins as f64) as usize).min(bins - 1);
-                binned[bin].push((estimate, exact));
-            }
-        }
-        let all: Vec<(f64, f64)> = binned.iter().flatten().copied().collect();
-        for (index, pairs) in binned.iter().enumerate() {
-            let low = index as f64 / bins as f64;
-            rows.push(ErrorBin::from_pairs(
-                domain,
-                low,
-                (index + 1) as f64 / bins as f64,
-                pairs,
-            ));
-        }
-        rows.push(ErrorBin::from_pairs(domain, 0.0, 1.0, &all));
     }
+    let all: Vec<(f64, f64)> = binned.iter().flatten().copied().collect();
+    let mut rows: Vec<ErrorBin> = binned
+        .iter()
+        .enumerate()
+        .map(|(index, pairs)| {
+            let low = index as f64 / bins as f64;
+            ErrorBin::from_pairs(domain, low, (index + 1) as f64 / bins as f64, pairs)
+        })
+        .collect();
+    rows.push(ErrorBin::from_pairs(domain, 0.0, 1.0, &all));
     rows
 }
 
@@ -162,45 +132,30 @@ pub fn write_error_csv(path: &Path, rows: &[ErrorBin]) -> Result<(), EvalError> 
 
 #[cfg(test)]
 mod tests {
-    use burn::backend::NdArray;
-    use gtl_diffusion::{ProcessKind, Schedule};
-    use gtl_markov::MarkovChain;
-
     use super::*;
 
-    /// The exact ratio scores zero error everywhere; the exact ratio plus 2 scores MSE 4,
-    /// bias 2 and error variance 0; each bin's count adds up to the all-t row.
+    /// Pairs land in the bin of their t, non-finite exact values are left out, the all-t row
+    /// pools every bin, and a constant shift is pure bias.
     #[test]
-    fn the_exact_ratio_has_no_error_and_a_shift_is_pure_bias() {
-        let source = MarkovChain::diagonal(3, 0.2).unwrap();
-        let target = MarkovChain::diagonal(3, 0.8).unwrap();
-        let process = Process::new(ProcessKind::Absorbing, 3, Schedule::default()).unwrap();
-        let exact = MarkovLogRatio::new(source.clone(), target.clone(), process).unwrap();
-        let shifted = Shifted(&exact);
-        let data = target.sample_dataset(200, 6, 4);
-        let device = Default::default();
-        let domains = [("target", data.as_slice())];
-        let rows = ratio_error::<NdArray>(&exact, &exact, &process, &domains, 4, 1, &device);
-        assert_eq!(rows.len(), 5);
-        assert!(rows.iter().all(|r| r.mse < 1e-9));
-        let rows = ratio_error::<NdArray>(&shifted, &exact, &process, &domains, 4, 1, &device);
+    fn bins_pool_into_the_all_t_row_and_a_shift_is_bias() {
+        let triples = [
+            (0.1, 3.0, 1.0),
+            (0.2, 4.0, 2.0),
+            (0.7, 5.0, 3.0),
+            (0.9, 0.0, f64::INFINITY),
+        ];
+        let rows = bin_errors("target", &triples, 2);
+        assert_eq!(rows.len(), 3);
+        assert_eq!((rows[0].count, rows[1].count, rows[2].count), (2, 1, 3));
+        let all = &rows[2];
+        assert!(all.is_overall() && !rows[0].is_overall());
+        assert!((all.mse - 4.0).abs() < 1e-12 && (all.bias - 2.0).abs() < 1e-12);
+        assert!(all.error_variance.abs() < 1e-12);
+        // Exact values 1, 2, 3: population variance 2/3.
+        assert!((all.exact_variance - 2.0 / 3.0).abs() < 1e-12);
         let path = std::env::temp_dir().join(format!("gtl-eval-bins-{}.csv", std::process::id()));
         write_error_csv(&path, &rows).unwrap();
         assert_eq!(read_error_csv(&path).unwrap(), rows);
         let _ = std::fs::remove_file(&path);
-        let all = rows.iter().find(|r| r.is_overall()).unwrap();
-        assert_eq!(all.count, 200);
-        assert_eq!(rows[..4].iter().map(|r| r.count).sum::<usize>(), 200);
-        assert!((all.mse - 4.0).abs() < 1e-6 && (all.bias - 2.0).abs() < 1e-6);
-        assert!(all.error_variance.abs() < 1e-6);
-        assert!(all.exact_variance > 0.1);
-    }
-
-    struct Shifted<'a>(&'a MarkovLogRatio);
-
-    impl<B: Backend> RatioModel<B> for Shifted<'_> {
-        fn log_ratio(&self, tokens: Tensor<B, 2, Int>, t: Tensor<B, 1>) -> Tensor<B, 1> {
-            RatioModel::<B>::log_ratio(self.0, tokens, t).add_scalar(2.0)
-        }
     }
 }

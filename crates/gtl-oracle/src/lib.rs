@@ -26,7 +26,9 @@ use gtl_markov::hmm::smooth_batch;
 use gtl_markov::{MarkovChain, TokenKernel};
 
 mod ratio;
+mod ratio_error;
 pub use ratio::MarkovLogRatio;
+pub use ratio_error::ratio_error;
 
 /// Errors of the oracle adapters.
 #[derive(Debug, thiserror::Error)]
