@@ -1,0 +1,92 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong when reading corpora, splitting, tokenising or packing.
+///
+/// Every message names the offending file, line or value and what was expected of it.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// A corpus directory does not exist.
+    #[error(
+        "corpus directory {path} does not exist: expected a directory of PREFIX-NN.jsonl shards"
+    )]
+    MissingDirectory {
+        /// The directory asked for.
+        path: PathBuf,
+    },
+
+    /// A directory holds no shard for an archive prefix.
+    #[error("{dir} has no shard for prefix {prefix:?}: expected files named {prefix}-NN.jsonl")]
+    NoShards {
+        /// The directory searched.
+        dir: PathBuf,
+        /// The archive prefix, e.g. `math`.
+        prefix: String,
+    },
+
+    /// No document of a corpus has a primary category in the domain.
+    #[error(
+        "domain {domain} is empty in {source_name}: no document has a primary category with one of these prefixes"
+    )]
+    EmptyDomain {
+        /// The domain's prefixes, e.g. `[cs, math]`.
+        domain: String,
+        /// Where the documents came from (a directory or file).
+        source_name: String,
+    },
+
+    /// A line of a JSONL file could not be parsed into a document.
+    #[error("{path}:{line}: {message}")]
+    MalformedLine {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong with the line.
+        message: String,
+    },
+
+    /// A numeric argument is out of its domain.
+    #[error("{name} = {value}: must be {expected}")]
+    InvalidParameter {
+        /// Name of the argument.
+        name: &'static str,
+        /// The offending value, formatted.
+        value: String,
+        /// The domain it must lie in, in words.
+        expected: &'static str,
+    },
+}
+
+impl DataError {
+    /// A [`DataError::InvalidParameter`] from any displayable value.
+    pub(crate) fn parameter(
+        name: &'static str,
+        value: impl std::fmt::Display,
+        expected: &'static str,
+    ) -> Self {
+        Self::InvalidParameter {
+            name,
+            value: value.to_string(),
+            expected,
+        }
+    }
+
+    /// A [`DataError::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
