@@ -1,13 +1,16 @@
-//! Token datasets for gtl's discrete diffusion models, starting with text corpora: arXiv
-//! abstracts from JSONL shards or the metadata snapshot, and plain text files.
-//! Domains select documents by the prefix of their primary category.
+//! Token datasets for gtl's discrete diffusion models, starting with text corpora (arXiv
+//! abstracts from JSONL shards or the metadata snapshot, plain text files) selected by
+//! category prefix. Deterministic hashed splits divide them into train, validation and test,
+//! move a fraction r of the target into the source and keep nested target subsets.
 //!
 //! ```
-//! use gtl_data::{normalize_whitespace, Domain};
+//! use gtl_data::{keep_fraction, Splitter};
 //!
-//! let domain = Domain::new(["cs", "math"])?;
-//! assert!(domain.matches("math.RT") && !domain.matches("math-ph"));
-//! assert_eq!(normalize_whitespace(" We study\n  graphs. "), "We study graphs.");
+//! let texts = ["We bound the spectral gap.", "A survey of stellar winds.", "Graphs and groups."];
+//! let parts = Splitter::new(42, 0.0, 0.34)?.partition(texts);
+//! assert_eq!(parts.train.len() + parts.test.len(), 3);
+//! let few = keep_fraction(&parts.train, 0.5, 42)?;
+//! assert!(!few.is_empty());
 //! # Ok::<(), gtl_data::DataError>(())
 //! ```
 
@@ -17,6 +20,7 @@ mod corpus;
 mod error;
 mod jsonl;
 mod snapshot;
+mod split;
 #[cfg(test)]
 mod test_util;
 mod text;
@@ -27,6 +31,10 @@ pub use corpus::{Document, Domain, category_has_prefix, normalize_whitespace};
 pub use error::DataError;
 pub use jsonl::{read_domain, read_jsonl, read_shards, shard_paths};
 pub use snapshot::read_arxiv_snapshot;
+pub use split::{
+    HasId, Overlap, Partition, Split, Splitter, keep_fraction, move_overlap, stable_hash,
+    stable_unit,
+};
 pub use text::read_text_documents;
 
 /// The directory of the project's shared data (`arxiv/`, `dna/`), if it exists: the
