@@ -66,6 +66,35 @@ pub enum DataError {
         /// The domain it must lie in, in words.
         expected: &'static str,
     },
+
+    /// A tokenizer lacks a special token the models need.
+    #[error("tokenizer {source_name} has no {role} token: expected one of {expected}")]
+    MissingSpecialToken {
+        /// The tokenizer file (or `trained BPE`).
+        source_name: String,
+        /// `mask`, `begin` or `end`.
+        role: &'static str,
+        /// The accepted token strings, e.g. `[MASK], <mask>`.
+        expected: String,
+    },
+
+    /// The `tokenizers` crate reported an error.
+    #[error("tokenizer {source_name}: {message}")]
+    Tokenizer {
+        /// The tokenizer file (or `trained BPE`).
+        source_name: String,
+        /// The error it reported.
+        message: String,
+    },
+
+    /// A token id is not in the vocabulary.
+    #[error("token id {id} is out of range: must be < {limit} (real tokens and the mask)")]
+    TokenOutOfRange {
+        /// The offending id.
+        id: u32,
+        /// One past the largest valid id.
+        limit: usize,
+    },
 }
 
 impl DataError {

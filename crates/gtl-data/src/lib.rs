@@ -1,16 +1,23 @@
-//! Token datasets for gtl's discrete diffusion models, starting with text corpora (arXiv
-//! abstracts from JSONL shards or the metadata snapshot, plain text files) selected by
-//! category prefix. Deterministic hashed splits divide them into train, validation and test,
-//! move a fraction r of the target into the source and keep nested target subsets.
+//! Token datasets for gtl's discrete diffusion models: arXiv and plain-text corpora selected
+//! by category prefix, FASTA sequences selected by taxonomy, deterministic hashed splits,
+//! tokenizers and packing into windows of model ids.
+//! Real tokens are ids `0..N` and the mask is id `N`, for text and DNA alike.
 //!
 //! ```
-//! use gtl_data::{keep_fraction, Splitter};
+//! use gtl_data::{keep_fraction, Splitter, TextTokenizer};
 //!
 //! let texts = ["We bound the spectral gap.", "A survey of stellar winds.", "Graphs and groups."];
 //! let parts = Splitter::new(42, 0.0, 0.34)?.partition(texts);
 //! assert_eq!(parts.train.len() + parts.test.len(), 3);
 //! let few = keep_fraction(&parts.train, 0.5, 42)?;
 //! assert!(!few.is_empty());
+//!
+//! let tokenizer = TextTokenizer::train_bpe(&texts, 300)?;
+//! let ids = tokenizer.encode(texts[0])?;
+//! assert_eq!(tokenizer.decode(&ids)?, texts[0]);
+//! assert_eq!(tokenizer.mask_id() as usize, tokenizer.num_tokens());
+//! let windows = tokenizer.pack(texts, 8)?;
+//! assert!(windows.iter().all(|w| w.tokens.len() == 8));
 //! # Ok::<(), gtl_data::DataError>(())
 //! ```
 
@@ -19,23 +26,27 @@
 mod corpus;
 mod error;
 mod jsonl;
+mod pack;
 mod snapshot;
 mod split;
 #[cfg(test)]
 mod test_util;
 mod text;
+mod tokenizer;
 
 use std::path::{Path, PathBuf};
 
 pub use corpus::{Document, Domain, category_has_prefix, normalize_whitespace};
 pub use error::DataError;
 pub use jsonl::{read_domain, read_jsonl, read_shards, shard_paths};
+pub use pack::{Window, pack};
 pub use snapshot::read_arxiv_snapshot;
 pub use split::{
     HasId, Overlap, Partition, Split, Splitter, keep_fraction, move_overlap, stable_hash,
     stable_unit,
 };
 pub use text::read_text_documents;
+pub use tokenizer::TextTokenizer;
 
 /// The directory of the project's shared data (`arxiv/`, `dna/`), if it exists: the
 /// environment variable `GTL_SHARED_DATA` when set, otherwise `../shared/data` next to the
