@@ -56,6 +56,19 @@ pub enum DataError {
         message: String,
     },
 
+    /// A FASTA file is not well formed; `id` names the record when there is one.
+    #[error("{path}:{line}{}: {message}", id.as_ref().map(|id| format!(" (record {id})")).unwrap_or_default())]
+    MalformedFasta {
+        /// The file (or the name given to an in-memory reader).
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// The record the line belongs to, if any.
+        id: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+
     /// A numeric argument is out of its domain.
     #[error("{name} = {value}: must be {expected}")]
     InvalidParameter {
@@ -94,6 +107,17 @@ pub enum DataError {
         id: u32,
         /// One past the largest valid id.
         limit: usize,
+    },
+
+    /// A base is not a nucleotide or IUPAC ambiguity code.
+    #[error(
+        "base {base:?} at position {position}: must be one of ACGT or an IUPAC code (RYSWKMBDHVN)"
+    )]
+    InvalidBase {
+        /// The offending character.
+        base: char,
+        /// Its 0-based position in the sequence.
+        position: usize,
     },
 }
 

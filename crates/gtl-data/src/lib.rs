@@ -25,10 +25,13 @@
 
 mod corpus;
 mod error;
+mod fasta;
 mod jsonl;
+mod nucleotide;
 mod pack;
 mod snapshot;
 mod split;
+mod taxonomy;
 #[cfg(test)]
 mod test_util;
 mod text;
@@ -38,13 +41,16 @@ use std::path::{Path, PathBuf};
 
 pub use corpus::{Document, Domain, category_has_prefix, normalize_whitespace};
 pub use error::DataError;
+pub use fasta::{FastaReader, FastaRecord, read_fasta};
 pub use jsonl::{read_domain, read_jsonl, read_shards, shard_paths};
+pub use nucleotide::{Ambiguity, DnaWindow, NucleotideVocab, Placement};
 pub use pack::{Window, pack};
 pub use snapshot::read_arxiv_snapshot;
 pub use split::{
     HasId, Overlap, Partition, Split, Splitter, keep_fraction, move_overlap, stable_hash,
     stable_unit,
 };
+pub use taxonomy::{TaxonFilter, parse_taxonomy, rank};
 pub use text::read_text_documents;
 pub use tokenizer::TextTokenizer;
 

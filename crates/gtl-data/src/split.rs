@@ -5,15 +5,21 @@
 //! id, followed by the SplitMix64 finaliser. It is fixed here, so a split does not depend on
 //! the platform, the Rust version or std's randomly keyed hasher.
 
-use crate::{DataError, Document};
+use crate::{DataError, Document, FastaRecord};
 
-/// Anything with a stable identifier that splits hash: documents, strings.
+/// Anything with a stable identifier that splits hash: documents, FASTA records, strings.
 pub trait HasId {
     /// The identifier (arXiv id, sequence id).
     fn id(&self) -> &str;
 }
 
 impl HasId for Document {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl HasId for FastaRecord {
     fn id(&self) -> &str {
         &self.id
     }
