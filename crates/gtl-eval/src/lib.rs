@@ -9,7 +9,10 @@
 //! - [`NgramModel`]: a Witten–Bell smoothed n-gram model of token sequences, for the
 //!   "reverse" likelihood of real sequences under a model of generated ones;
 //! - [`ErrorBin`], [`bin_errors`]: the error of a `log h_t` estimate against the exact one, by t;
-//! - [`Table`]: result tables written as CSV and rendered as Markdown.
+//! - [`Table`]: result tables written as CSV and rendered as Markdown;
+//! - [`words`]: the word tokens of a text, as every text metric here splits it;
+//! - [`DomainJudge`]: a logistic-regression judge of source against target text on hashed
+//!   word unigrams and bigrams, for the mean P(target) of samples.
 //!
 //! ```
 //! use gtl_eval::{MarkovScores, SequenceStats};
@@ -27,17 +30,22 @@
 
 #![warn(missing_docs)]
 
+mod judge;
+mod lbfgs;
 mod markov;
 mod ngram;
 mod ratio_error;
 mod sequences;
 mod table;
+mod text;
 
+pub use judge::{DomainJudge, JudgeConfig};
 pub use markov::MarkovScores;
 pub use ngram::NgramModel;
 pub use ratio_error::{ERROR_COLUMNS, ErrorBin, bin_errors, read_error_csv, write_error_csv};
 pub use sequences::SequenceStats;
 pub use table::{Cell, Table};
+pub use text::words;
 
 /// Errors of the evaluation functions.
 #[derive(Debug, thiserror::Error)]
