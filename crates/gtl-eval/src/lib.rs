@@ -12,7 +12,9 @@
 //! - [`Table`]: result tables written as CSV and rendered as Markdown;
 //! - [`words`]: the word tokens of a text, as every text metric here splits it;
 //! - [`DomainJudge`]: a logistic-regression judge of source against target text on hashed
-//!   word unigrams and bigrams, for the mean P(target) of samples.
+//!   word unigrams and bigrams, for the mean P(target) of samples;
+//! - [`KneserNey`]: an interpolated Kneser–Ney word n-gram model, the reference model of
+//!   generative perplexity.
 //!
 //! ```
 //! use gtl_eval::{MarkovScores, SequenceStats};
@@ -31,6 +33,7 @@
 #![warn(missing_docs)]
 
 mod judge;
+mod kneser_ney;
 mod lbfgs;
 mod markov;
 mod ngram;
@@ -40,6 +43,7 @@ mod table;
 mod text;
 
 pub use judge::{DomainJudge, JudgeConfig};
+pub use kneser_ney::{KneserNey, KneserNeyConfig};
 pub use markov::MarkovScores;
 pub use ngram::NgramModel;
 pub use ratio_error::{ERROR_COLUMNS, ErrorBin, bin_errors, read_error_csv, write_error_csv};
