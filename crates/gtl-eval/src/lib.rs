@@ -14,7 +14,10 @@
 //! - [`DomainJudge`]: a logistic-regression judge of source against target text on hashed
 //!   word unigrams and bigrams, for the mean P(target) of samples;
 //! - [`KneserNey`]: an interpolated Kneser–Ney word n-gram model, the reference model of
-//!   generative perplexity.
+//!   generative perplexity;
+//! - [`mauve`], [`mauve_of_histograms`], [`hashed_tfidf_mauve`]: MAUVE of two sets of
+//!   feature vectors, and "MAUVE on hashed TF-IDF features" of two sets of texts
+//!   ([`HashedTfidf`], not comparable with MAUVE on language-model features).
 //!
 //! ```
 //! use gtl_eval::{MarkovScores, SequenceStats};
@@ -33,23 +36,28 @@
 #![warn(missing_docs)]
 
 mod judge;
+mod kmeans;
 mod kneser_ney;
 mod lbfgs;
 mod markov;
+mod mauve;
 mod ngram;
 mod ratio_error;
 mod sequences;
 mod table;
 mod text;
+mod tfidf;
 
 pub use judge::{DomainJudge, JudgeConfig};
 pub use kneser_ney::{KneserNey, KneserNeyConfig};
 pub use markov::MarkovScores;
+pub use mauve::{Mauve, MauveConfig, hashed_tfidf_mauve, mauve, mauve_of_histograms};
 pub use ngram::NgramModel;
 pub use ratio_error::{ERROR_COLUMNS, ErrorBin, bin_errors, read_error_csv, write_error_csv};
 pub use sequences::SequenceStats;
 pub use table::{Cell, Table};
 pub use text::words;
+pub use tfidf::{HashedTfidf, TfidfConfig};
 
 /// Errors of the evaluation functions.
 #[derive(Debug, thiserror::Error)]
