@@ -17,7 +17,10 @@
 //!   generative perplexity;
 //! - [`mauve`], [`mauve_of_histograms`], [`hashed_tfidf_mauve`]: MAUVE of two sets of
 //!   feature vectors, and "MAUVE on hashed TF-IDF features" of two sets of texts
-//!   ([`HashedTfidf`], not comparable with MAUVE on language-model features).
+//!   ([`HashedTfidf`], not comparable with MAUVE on language-model features);
+//! - [`distinct_n`], [`repetition_rate`]: diversity of samples of words or token ids;
+//! - [`NgramIndex`]: memorisation, the share of samples that share a long n-gram (the GTL
+//!   paper: 50 tokens) with the training data, by rolling hashes checked exactly.
 //!
 //! ```
 //! use gtl_eval::{MarkovScores, SequenceStats};
@@ -35,6 +38,7 @@
 
 #![warn(missing_docs)]
 
+mod diversity;
 mod judge;
 mod kmeans;
 mod kneser_ney;
@@ -48,6 +52,7 @@ mod table;
 mod text;
 mod tfidf;
 
+pub use diversity::{NgramIndex, distinct_n, repetition_rate};
 pub use judge::{DomainJudge, JudgeConfig};
 pub use kneser_ney::{KneserNey, KneserNeyConfig};
 pub use markov::MarkovScores;
