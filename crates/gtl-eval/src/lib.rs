@@ -20,7 +20,9 @@
 //!   ([`HashedTfidf`], not comparable with MAUVE on language-model features);
 //! - [`distinct_n`], [`repetition_rate`]: diversity of samples of words or token ids;
 //! - [`NgramIndex`]: memorisation, the share of samples that share a long n-gram (the GTL
-//!   paper: 50 tokens) with the training data, by rolling hashes checked exactly.
+//!   paper: 50 tokens) with the training data, by rolling hashes checked exactly;
+//! - [`bootstrap_mean`]: a percentile bootstrap interval of a mean, such as the mean
+//!   P(target); [`ks_statistic`]: the two-sample Kolmogorov–Smirnov statistic.
 //!
 //! ```
 //! use gtl_eval::{MarkovScores, SequenceStats};
@@ -48,6 +50,7 @@ mod mauve;
 mod ngram;
 mod ratio_error;
 mod sequences;
+mod stats;
 mod table;
 mod text;
 mod tfidf;
@@ -60,6 +63,7 @@ pub use mauve::{Mauve, MauveConfig, hashed_tfidf_mauve, mauve, mauve_of_histogra
 pub use ngram::NgramModel;
 pub use ratio_error::{ERROR_COLUMNS, ErrorBin, bin_errors, read_error_csv, write_error_csv};
 pub use sequences::SequenceStats;
+pub use stats::{MeanInterval, bootstrap_mean, ks_statistic};
 pub use table::{Cell, Table};
 pub use text::words;
 pub use tfidf::{HashedTfidf, TfidfConfig};
