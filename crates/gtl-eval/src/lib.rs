@@ -22,7 +22,9 @@
 //! - [`NgramIndex`]: memorisation, the share of samples that share a long n-gram (the GTL
 //!   paper: 50 tokens) with the training data, by rolling hashes checked exactly;
 //! - [`bootstrap_mean`]: a percentile bootstrap interval of a mean, such as the mean
-//!   P(target); [`ks_statistic`]: the two-sample Kolmogorov–Smirnov statistic.
+//!   P(target); [`ks_statistic`]: the two-sample Kolmogorov–Smirnov statistic;
+//! - [`KmerSpectrum`], [`gc_content`]: k-mer spectra of sets of DNA sequences with their
+//!   Jensen–Shannon divergence, and the GC content of a sequence.
 //!
 //! ```
 //! use gtl_eval::{MarkovScores, SequenceStats};
@@ -43,6 +45,7 @@
 mod diversity;
 mod judge;
 mod kmeans;
+mod kmer;
 mod kneser_ney;
 mod lbfgs;
 mod markov;
@@ -57,6 +60,7 @@ mod tfidf;
 
 pub use diversity::{NgramIndex, distinct_n, repetition_rate};
 pub use judge::{DomainJudge, JudgeConfig};
+pub use kmer::{KmerSpectrum, MAX_SPECTRUM_K, gc_content};
 pub use kneser_ney::{KneserNey, KneserNeyConfig};
 pub use markov::MarkovScores;
 pub use mauve::{Mauve, MauveConfig, hashed_tfidf_mauve, mauve, mauve_of_histograms};
