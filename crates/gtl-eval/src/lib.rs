@@ -24,7 +24,9 @@
 //! - [`bootstrap_mean`]: a percentile bootstrap interval of a mean, such as the mean
 //!   P(target); [`ks_statistic`]: the two-sample Kolmogorov–Smirnov statistic;
 //! - [`KmerSpectrum`], [`gc_content`]: k-mer spectra of sets of DNA sequences with their
-//!   Jensen–Shannon divergence, and the GC content of a sequence.
+//!   Jensen–Shannon divergence, and the GC content of a sequence;
+//! - [`RdpClassifier`]: the RDP naive Bayesian classifier of DNA (k-mer presence, bootstrap
+//!   confidence, a [`ConfusionMatrix`] of held-out sequences).
 //!
 //! ```
 //! use gtl_eval::{MarkovScores, SequenceStats};
@@ -52,6 +54,7 @@ mod markov;
 mod mauve;
 mod ngram;
 mod ratio_error;
+mod rdp;
 mod sequences;
 mod stats;
 mod table;
@@ -66,6 +69,7 @@ pub use markov::MarkovScores;
 pub use mauve::{Mauve, MauveConfig, hashed_tfidf_mauve, mauve, mauve_of_histograms};
 pub use ngram::NgramModel;
 pub use ratio_error::{ERROR_COLUMNS, ErrorBin, bin_errors, read_error_csv, write_error_csv};
+pub use rdp::{Assignment, ConfusionMatrix, RdpClassifier, RdpConfig};
 pub use sequences::SequenceStats;
 pub use stats::{MeanInterval, bootstrap_mean, ks_statistic};
 pub use table::{Cell, Table};
