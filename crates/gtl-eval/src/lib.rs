@@ -26,7 +26,9 @@
 //! - [`KmerSpectrum`], [`gc_content`]: k-mer spectra of sets of DNA sequences with their
 //!   Jensen–Shannon divergence, and the GC content of a sequence;
 //! - [`RdpClassifier`]: the RDP naive Bayesian classifier of DNA (k-mer presence, bootstrap
-//!   confidence, a [`ConfusionMatrix`] of held-out sequences).
+//!   confidence, a [`ConfusionMatrix`] of held-out sequences);
+//! - [`SuffixAutomaton`]: the longest common substring of a query with a training set, in
+//!   time linear in the query.
 //!
 //! ```
 //! use gtl_eval::{MarkovScores, SequenceStats};
@@ -57,6 +59,7 @@ mod ratio_error;
 mod rdp;
 mod sequences;
 mod stats;
+mod suffix_automaton;
 mod table;
 mod text;
 mod tfidf;
@@ -72,6 +75,7 @@ pub use ratio_error::{ERROR_COLUMNS, ErrorBin, bin_errors, read_error_csv, write
 pub use rdp::{Assignment, ConfusionMatrix, RdpClassifier, RdpConfig};
 pub use sequences::SequenceStats;
 pub use stats::{MeanInterval, bootstrap_mean, ks_statistic};
+pub use suffix_automaton::SuffixAutomaton;
 pub use table::{Cell, Table};
 pub use text::words;
 pub use tfidf::{HashedTfidf, TfidfConfig};
