@@ -3,24 +3,29 @@
 //! then each query costs time linear in its own length (amortised, times the logarithm of
 //! a state's number of transitions). Works on bytes (DNA, text) and token ids alike.
 
-/// One state: the longest substring it stands for, its suffix link, and its transitions
-/// sorted by symbol.
+use crate::EvalError;
+
+/// No suffix link (the root's).
+const NONE: u32 = u32::MAX;
+
+/// One state: the length of the longest substring it stands for, its suffix link, and its
+/// transitions sorted by symbol (32-bit indices keep a state small).
 #[derive(Clone, Debug)]
 struct State<T> {
-    len: usize,
-    link: Option<usize>,
-    next: Vec<(T, usize)>,
+    len: u32,
+    link: u32,
+    next: Vec<(T, u32)>,
 }
 
 impl<T: Copy + Ord> State<T> {
-    fn get(&self, symbol: T) -> Option<usize> {
+    fn get(&self, symbol: T) -> Option<u32> {
         self.next
             .binary_search_by(|(s, _)| s.cmp(&symbol))
             .ok()
             .map(|i| self.next[i].1)
     }
 
-    fn set(&mut self, symbol: T, to: usize) {
+    fn set(&mut self, symbol: T, to: u32) {
         match self.next.binary_search_by(|(s, _)| s.cmp(&symbol)) {
             Ok(i) => self.next[i].1 = to,
             Err(i) => self.next.insert(i, (symbol, to)),
@@ -37,15 +42,20 @@ pub struct SuffixAutomaton<T> {
 
 impl<T: Copy + Ord> SuffixAutomaton<T> {
     /// Builds the automaton of every substring of every training sequence (substrings do not
-    /// cross sequences).
-    pub fn new<S: AsRef<[T]>>(training: &[S]) -> Self {
+    /// cross sequences). Errors when the training set holds 2^31 symbols or more.
+    pub fn new<S: AsRef<[T]>>(training: &[S]) -> Result<Self, EvalError> {
         let total: usize = training.iter().map(|s| s.as_ref().len()).sum();
+        if total >= 1 << 31 {
+            return Err(EvalError::Input(format!(
+                "a suffix automaton holds under 2^31 symbols (got {total})"
+            )));
+        }
         let mut automaton = SuffixAutomaton {
-            states: Vec::with_capacity(2 * total + 1),
+            states: Vec::with_capacity(total + total / 2 + 1),
         };
         automaton.states.push(State {
             len: 0,
-            link: None,
+            link: NONE,
             next: Vec::new(),
         });
         for sequence in training {
@@ -54,7 +64,7 @@ impl<T: Copy + Ord> SuffixAutomaton<T> {
                 last = automaton.extend(last, symbol);
             }
         }
-        automaton
+        Ok(automaton)
     }
 
     /// The number of states (at most twice the training length, plus one).
@@ -62,98 +72,89 @@ impl<T: Copy + Ord> SuffixAutomaton<T> {
         self.states.len()
     }
 
-    /// A copy of state `q` that stands for the substrings of length `len` and shorter.
-    fn clone_state(&mut self, q: usize, len: usize) -> usize {
-        let copy = State {
-            len,
-            link: self.states[q].link,
-            next: self.states[q].next.clone(),
-        };
-        self.states.push(copy);
-        self.states.len() - 1
+    fn state(&self, index: u32) -> &State<T> {
+        &self.states[index as usize]
     }
 
-    /// Sends the transitions on `symbol` that lead to `q`, from `p` and up its suffix links,
-    /// to `to` instead.
-    fn redirect(&mut self, mut p: Option<usize>, symbol: T, q: usize, to: usize) {
-        while let Some(state) = p {
-            if self.states[state].get(symbol) != Some(q) {
-                break;
-            }
-            self.states[state].set(symbol, to);
-            p = self.states[state].link;
+    fn state_mut(&mut self, index: u32) -> &mut State<T> {
+        &mut self.states[index as usize]
+    }
+
+    fn push(&mut self, state: State<T>) -> u32 {
+        self.states.push(state);
+        (self.states.len() - 1) as u32
+    }
+
+    /// Splits state `q`: a copy of it that stands for its substrings of length `len` and
+    /// shorter becomes `q`'s suffix link; the transitions on `symbol` to `q` from `p` and up
+    /// its suffix links move to the copy.
+    fn split(&mut self, q: u32, len: u32, mut p: u32, symbol: T) -> u32 {
+        let copy = State {
+            len,
+            link: self.state(q).link,
+            next: self.state(q).next.clone(),
+        };
+        let copy = self.push(copy);
+        self.state_mut(q).link = copy;
+        while p != NONE && self.state(p).get(symbol) == Some(q) {
+            self.state_mut(p).set(symbol, copy);
+            p = self.state(p).link;
         }
+        copy
     }
 
     /// Appends `symbol` to the sequence whose longest suffix ends in state `last`; returns
     /// the state of the extended sequence.
-    fn extend(&mut self, last: usize, symbol: T) -> usize {
+    fn extend(&mut self, last: u32, symbol: T) -> u32 {
+        let len = self.state(last).len + 1;
         // The extension is already a substring of an earlier sequence.
-        if let Some(q) = self.states[last].get(symbol) {
-            if self.states[q].len == self.states[last].len + 1 {
-                return q;
-            }
-            let copy = self.clone_state(q, self.states[last].len + 1);
-            self.states[q].link = Some(copy);
-            self.redirect(Some(last), symbol, q, copy);
-            return copy;
+        if let Some(q) = self.state(last).get(symbol) {
+            return if self.state(q).len == len {
+                q
+            } else {
+                self.split(q, len, last, symbol)
+            };
         }
-        self.states.push(State {
-            len: self.states[last].len + 1,
-            link: None,
+        let current = self.push(State {
+            len,
+            link: NONE,
             next: Vec::new(),
         });
-        let current = self.states.len() - 1;
-        let mut p = Some(last);
-        while let Some(state) = p {
-            if self.states[state].get(symbol).is_some() {
-                break;
-            }
-            self.states[state].set(symbol, current);
-            p = self.states[state].link;
+        let mut p = last;
+        while p != NONE && self.state(p).get(symbol).is_none() {
+            self.state_mut(p).set(symbol, current);
+            p = self.state(p).link;
         }
-        let link = match p {
+        let link = match (p != NONE).then(|| self.state(p).get(symbol)).flatten() {
             None => 0,
-            Some(p) => {
-                let q = self.states[p].get(symbol).unwrap_or(0);
-                if self.states[p].len + 1 == self.states[q].len {
-                    q
-                } else {
-                    let copy = self.clone_state(q, self.states[p].len + 1);
-                    self.states[q].link = Some(copy);
-                    self.redirect(Some(p), symbol, q, copy);
-                    copy
-                }
-            }
+            Some(q) if self.state(p).len + 1 == self.state(q).len => q,
+            Some(q) => self.split(q, self.state(p).len + 1, p, symbol),
         };
-        self.states[current].link = Some(link);
+        self.state_mut(current).link = link;
         current
     }
 
     /// The length of the longest substring of `query` that occurs in a training sequence.
     pub fn longest_common_substring(&self, query: &[T]) -> usize {
-        let (mut state, mut len, mut best) = (0, 0, 0);
+        let (mut state, mut len, mut best) = (0u32, 0u32, 0u32);
         for &symbol in query {
             loop {
-                if let Some(next) = self.states[state].get(symbol) {
+                if let Some(next) = self.state(state).get(symbol) {
                     state = next;
                     len += 1;
                     break;
                 }
-                match self.states[state].link {
-                    Some(parent) => {
-                        state = parent;
-                        len = self.states[state].len;
-                    }
-                    None => {
-                        len = 0; // the symbol occurs nowhere in the training set
-                        break;
-                    }
+                let parent = self.state(state).link;
+                if parent == NONE {
+                    len = 0; // the symbol occurs nowhere in the training set
+                    break;
                 }
+                state = parent;
+                len = self.state(state).len;
             }
             best = best.max(len);
         }
-        best
+        best as usize
     }
 }
 
@@ -196,7 +197,7 @@ mod tests {
             };
             let count = 1 + case % 5;
             let training: Vec<Vec<u8>> = (0..count).map(|_| word(12)).collect();
-            let automaton = SuffixAutomaton::new(&training);
+            let automaton = SuffixAutomaton::new(&training).unwrap();
             let total: usize = training.iter().map(Vec::len).sum();
             assert!(automaton.states() <= 2 * total + 1);
             for _ in 0..10 {
@@ -212,13 +213,13 @@ mod tests {
 
     #[test]
     fn works_on_token_ids_and_text() {
-        let ids = SuffixAutomaton::new(&[vec![5u32, 900, 7, 7], vec![1, 2, 3]]);
+        let ids = SuffixAutomaton::new(&[vec![5u32, 900, 7, 7], vec![1, 2, 3]]).unwrap();
         assert_eq!(ids.longest_common_substring(&[0, 900, 7, 7, 1]), 3);
         assert_eq!(ids.longest_common_substring(&[7, 1, 2]), 2); // no crossing of sequences
         assert_eq!(ids.longest_common_substring(&[]), 0);
-        let text = SuffixAutomaton::new(&["the cat sat".as_bytes()]);
+        let text = SuffixAutomaton::new(&["the cat sat".as_bytes()]).unwrap();
         assert_eq!(text.longest_common_substring(b"a cat sits"), " cat s".len());
-        let empty = SuffixAutomaton::<u8>::new(&[] as &[&[u8]]);
+        let empty = SuffixAutomaton::<u8>::new(&[] as &[&[u8]]).unwrap();
         assert_eq!(empty.longest_common_substring(b"abc"), 0);
     }
 }
