@@ -4,11 +4,16 @@
 //! A text's word n-grams (n = 1..=max_n, words by [`crate::words`]) are hashed into
 //! `2^buckets_log2` buckets; bucket b weighs `count(b) · idf(b)` with the smoothed
 //! `idf(b) = ln((1 + N) / (1 + df(b))) + 1` over the N texts of the fitting corpus. That
-//! sparse vector is multiplied by a fixed Gaussian matrix (entries N(0, 1), drawn from a hash
-//! of (seed, bucket, coordinate), so it is never stored) and scaled to unit length. By the
-//! Johnson–Lindenstrauss lemma, cosines between texts survive the projection up to
+//! sparse vector is multiplied by a fixed Gaussian matrix and scaled to unit length. The
+//! matrix is never stored: entry (b, j) is one of 65,536 standard normal values drawn once
+//! from the seed (Box–Muller) and picked by a hash of (seed, b, j), so the entries are
+//! independent draws from a fixed sample of N(0, 1), at the cost of a table lookup each. By
+//! the Johnson–Lindenstrauss lemma, cosines between texts survive the projection up to
 //! O(1/√dims). The features describe word choice, not meaning: MAUVE on them is not
 //! comparable with MAUVE on a language model's embeddings.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::EvalError;
 use crate::text::{bucket_counts, mix};
@@ -42,21 +47,33 @@ impl Default for TfidfConfig {
 pub struct HashedTfidf {
     config: TfidfConfig,
     idf: Vec<f32>,
+    normals: Vec<f32>,
 }
 
-/// Adds `weight` times the projection row of `bucket` to `out`.
-fn add_projection_row(out: &mut [f32], seed: u64, bucket: u32, weight: f32) {
-    let row = mix(seed ^ mix(u64::from(bucket) + 1));
-    for (j, pair) in out.chunks_mut(2).enumerate() {
-        // Box–Muller on two 32-bit uniforms, u1 in (0, 1], u2 in [0, 1).
-        let h = mix(row.wrapping_add(j as u64));
-        let u1 = ((h >> 32) as f64 + 1.0) / 4_294_967_296.0;
-        let u2 = (h & 0xffff_ffff) as f64 / 4_294_967_296.0;
+/// The number of tabulated normal values (indexed by 16 hash bits).
+const NORMALS: usize = 1 << 16;
+
+/// `NORMALS` standard normal values drawn by Box–Muller from `seed`.
+fn normal_table(seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut table = Vec::with_capacity(NORMALS);
+    while table.len() < NORMALS {
+        let u1 = 1.0 - rng.random::<f64>(); // (0, 1]
         let radius = (-2.0 * u1.ln()).sqrt();
-        let (sin, cos) = (std::f64::consts::TAU * u2).sin_cos();
-        pair[0] += weight * (radius * cos) as f32;
-        if let Some(second) = pair.get_mut(1) {
-            *second += weight * (radius * sin) as f32;
+        let (sin, cos) = (std::f64::consts::TAU * rng.random::<f64>()).sin_cos();
+        table.extend([(radius * cos) as f32, (radius * sin) as f32]);
+    }
+    table
+}
+
+/// Adds `weight` times the projection row of `bucket` to `out`: entry j is the table value
+/// picked by 16 bits of a hash of (seed, bucket, j / 4).
+fn add_projection_row(out: &mut [f32], normals: &[f32], seed: u64, bucket: u32, weight: f32) {
+    let row = mix(seed ^ mix(u64::from(bucket) + 1));
+    for (j, quad) in out.chunks_mut(4).enumerate() {
+        let h = mix(row.wrapping_add(j as u64));
+        for (i, v) in quad.iter_mut().enumerate() {
+            *v += weight * normals[((h >> (16 * i)) & 0xffff) as usize];
         }
     }
 }
@@ -89,6 +106,7 @@ impl HashedTfidf {
         Ok(HashedTfidf {
             config: config.clone(),
             idf,
+            normals: normal_table(config.seed),
         })
     }
 
@@ -97,7 +115,8 @@ impl HashedTfidf {
         let c = &self.config;
         let mut out = vec![0f32; c.dims];
         for (b, count) in bucket_counts(text, c.max_n, c.buckets_log2) {
-            add_projection_row(&mut out, c.seed, b, count as f32 * self.idf[b as usize]);
+            let weight = count as f32 * self.idf[b as usize];
+            add_projection_row(&mut out, &self.normals, c.seed, b, weight);
         }
         let norm = out.iter().map(|v| v * v).sum::<f32>().sqrt();
         if norm > 0.0 {
@@ -117,10 +136,11 @@ mod tests {
     /// slack), and the share beyond ±1.96 within 0.01 of 0.05.
     #[test]
     fn projection_entries_are_standard_normal() {
+        let normals = normal_table(9);
         let mut values = Vec::new();
         for bucket in 0..64 {
             let mut row = vec![0f32; 256];
-            add_projection_row(&mut row, 9, bucket, 1.0);
+            add_projection_row(&mut row, &normals, 9, bucket, 1.0);
             values.extend(row.into_iter().map(f64::from));
         }
         let n = values.len() as f64;
