@@ -76,7 +76,8 @@ impl ConfusionMatrix {
     }
 }
 
-/// A trained RDP classifier.
+/// A trained RDP classifier: one `f32` per word and label (4^8 × 4 bytes = 256 KiB per label
+/// at k = 8).
 #[derive(Clone, Debug)]
 pub struct RdpClassifier {
     config: RdpConfig,
