@@ -9,6 +9,8 @@
 //! end points (0, 1) and (1, 0); MAUVE is its trapezoidal area, in (0, 1], 1 when P̂ = Q̂. The
 //! score is averaged over several k-means seeds.
 
+use serde::Serialize;
+
 use crate::EvalError;
 use crate::kmeans::{Points, kmeans};
 use crate::tfidf::{HashedTfidf, TfidfConfig};
@@ -48,7 +50,7 @@ impl Default for MauveConfig {
 }
 
 /// A MAUVE score.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Mauve {
     /// The mean over k-means seeds.
     pub score: f64,
