@@ -29,6 +29,7 @@
 //!   confidence, a [`ConfusionMatrix`] of held-out sequences);
 //! - [`SuffixAutomaton`]: the longest common substring of a query with a training set, in
 //!   time linear in the query.
+//! - `plot` (cargo feature `plot`): PNG line plots, bar charts and heatmaps of the results.
 //!
 //! ```
 //! use gtl_eval::{MarkovScores, SequenceStats};
@@ -55,6 +56,8 @@ mod lbfgs;
 mod markov;
 mod mauve;
 mod ngram;
+#[cfg(feature = "plot")]
+pub mod plot;
 mod ratio_error;
 mod rdp;
 mod sequences;
