@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use super::font::{self, Align, TextSpec};
-use super::frame::Rect;
+use super::frame::{Rect, line};
 use super::heatmap::Heatmap;
 use super::panel::{COLOUR_BAR_WIDTH, Panel, draw_colour_bar, draw_panel};
+use super::style::GRID;
 use super::{Fault, PlotError, ensure};
 
 /// Most columns of a grid, and the widest it may be in pixels.
@@ -129,8 +130,18 @@ impl HeatmapGrid<'_> {
             let mut next = panels.iter();
             for (g, &r) in self.groups.iter().zip(&rows) {
                 if !g.heading.is_empty() {
+                    // A rule between groups, then the heading.
+                    if y > 0.0 {
+                        line(
+                            canvas,
+                            (10.0, y + 2.0),
+                            (columns as f64 * side - 10.0, y + 2.0),
+                            GRID,
+                            1.0,
+                        )?;
+                    }
                     let (heading, s) =
-                        font::fit(&g.heading, 18.0, 12.0, columns as f64 * side - 20.0);
+                        font::fit(&g.heading, 19.0, 12.0, columns as f64 * side - 20.0);
                     font::draw_text(
                         canvas,
                         &heading,

@@ -93,7 +93,8 @@ pub enum IntervalStyle {
 /// ticks are round numbers. Tick labels that would overlap are thinned out.
 ///
 /// Solid lines are drawn first and dashed or dotted ones over them, so a coincident line
-/// shows through the gaps; reference lines go over the lines and under the markers. A
+/// shows through the gaps; reference lines go over the lines and under the markers, and
+/// crosses and pluses over the filled markers. A
 /// series of more than 40 points gets a marker on about every twentieth point only.
 #[derive(Debug, Clone)]
 pub struct LinePlot<'a> {
@@ -287,7 +288,10 @@ impl LinePlot<'_> {
         // Reference lines over the data lines (a series at the reference value would hide
         // it), under the markers.
         frame::draw_references(canvas, &layout, self.references)?;
-        for &i in &drawn {
+        // Thin markers (cross, plus) over filled ones, so that a neighbour does not cover them.
+        let mut order = drawn.clone();
+        order.sort_by_key(|&i| style::series_style(i).1.is_thin());
+        for &i in &order {
             let (colour, marker, _) = style::series_style(i);
             let stride = marker_stride(points[i].len());
             for (j, point) in points[i].iter().enumerate() {

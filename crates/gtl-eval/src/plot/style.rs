@@ -44,6 +44,13 @@ pub(crate) enum Marker {
     Plus,
 }
 
+impl Marker {
+    /// Drawn as strokes rather than a filled shape (a filled neighbour would cover it).
+    pub(crate) fn is_thin(self) -> bool {
+        matches!(self, Marker::Cross | Marker::Plus)
+    }
+}
+
 /// Marker shapes in series order; with [`PALETTE`] and [`DASHES`] (10, 8 and 4 entries)
 /// the combination repeats only after 40 series.
 const MARKERS: [Marker; 8] = [
