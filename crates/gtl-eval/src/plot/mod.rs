@@ -152,6 +152,9 @@ pub(crate) fn ensure(ok: bool, message: impl FnOnce() -> String) -> Result<(), F
 /// The canvas every plot draws on: pixel coordinates, origin top left.
 pub(crate) type Canvas<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
+/// Smallest width and height of an image, in pixels.
+const MIN_SIDE: u32 = 64;
+
 /// Renders `draw` onto a white canvas of `size` pixels, writes it as PNG to a temporary file
 /// beside `path` (creating the folder) and renames that into place.
 pub(crate) fn write_png(
@@ -167,6 +170,12 @@ fn write_png_inner(
     size: (u32, u32),
     draw: impl FnOnce(&Canvas<'_>) -> Result<(), Fault>,
 ) -> Result<(), Fault> {
+    ensure(size.0 >= MIN_SIDE && size.1 >= MIN_SIDE, || {
+        format!(
+            "image size {} × {} px is too small (at least {MIN_SIDE} × {MIN_SIDE})",
+            size.0, size.1
+        )
+    })?;
     font::ensure_registered()?;
     let file_name = path
         .file_name()

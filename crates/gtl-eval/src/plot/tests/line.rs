@@ -198,6 +198,16 @@ fn plot_without_finite_points_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(msg.contains("no series has a finite point"), "{msg}");
+    // Drawable data, but no room to draw it in.
+    let ok = [Series::new("ok", [(1.0, 1.0)])];
+    let msg = LinePlot {
+        size: (0, 600),
+        ..plot(&ok, Scale::Linear, Scale::Linear)
+    }
+    .write_png(&path)
+    .unwrap_err()
+    .to_string();
+    assert!(msg.contains("too small"), "{msg}");
     let msg = plot(&[], Scale::Linear, Scale::Linear)
         .write_png(&path)
         .unwrap_err()
