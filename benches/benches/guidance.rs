@@ -9,7 +9,10 @@ use burn::prelude::*;
 use criterion::{Criterion, criterion_group, criterion_main};
 use gtl_diffusion::sampler::{OnePosition, Order, Sampler};
 use gtl_diffusion::{Process, ProcessKind, Schedule};
-use gtl_guidance::{ExactGuidance, GammaSchedule, PositionRule, ScheduledGtl, Scorer, TaylorRatio};
+use gtl_guidance::{
+    ExactGuidance, GammaSchedule, Guide, GuidedSampler, PositionRule, ScheduledGtl, Scorer,
+    TaylorRatio,
+};
 use gtl_models::{DenoiserNetConfig, ScalarNetConfig, TrunkConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -59,7 +62,17 @@ fn bench_guidance(c: &mut Criterion) {
             let sampler = gtl(Some(16));
             b.iter(|| {
                 sampler
-                    .sample(&denoiser, exact, &process, ROWS, LENGTH, &device, &mut rng)
+                    .sample(
+                        Guide {
+                            denoiser: &denoiser,
+                            scorer: exact,
+                            process: &process,
+                        },
+                        ROWS,
+                        LENGTH,
+                        &device,
+                        &mut rng,
+                    )
                     .unwrap()
             })
         });
@@ -68,9 +81,11 @@ fn bench_guidance(c: &mut Criterion) {
             b.iter(|| {
                 sampler
                     .sample(
-                        &denoiser,
-                        Scorer::Taylor(&taylor),
-                        &process,
+                        Guide {
+                            denoiser: &denoiser,
+                            scorer: Scorer::Taylor(&taylor),
+                            process: &process,
+                        },
                         ROWS,
                         LENGTH,
                         &device,
@@ -89,7 +104,17 @@ fn bench_guidance(c: &mut Criterion) {
                 };
                 b.iter(|| {
                     sampler
-                        .sample(&denoiser, exact, &process, ROWS, LENGTH, &device, &mut rng)
+                        .sample(
+                            Guide {
+                                denoiser: &denoiser,
+                                scorer: exact,
+                                process: &process,
+                            },
+                            ROWS,
+                            LENGTH,
+                            &device,
+                            &mut rng,
+                        )
                         .unwrap()
                 })
             });

@@ -1,31 +1,31 @@
-//! `cargo xtask`: gtl's experiment runner. Every subcommand is one module with one entry point.
+//! `cargo xtask`: gtl's runner, a thin command line over the library crates (the work is in
+//! gtl-experiment). Every subcommand is one module with one entry point.
 
 mod backend;
 mod bench;
-mod config;
 mod experiment;
-mod finetune;
-mod keys;
 mod markov_chain;
 mod oracle;
-mod planner;
-mod plot;
-mod ratio;
+mod progress;
 mod study;
-mod sweep;
 mod train;
 
-use anyhow::Result;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use gtl_experiment::ExperimentConfig;
 
 use backend::BackendChoice;
 
 /// gtl: guided transfer learning for discrete diffusion models.
 ///
 /// Markov-chain benchmarks with exact oracles, diffusion samplers, training of every network
-/// (denoiser, classifiers, ratio network, planner), guided samplers, and benchmarks. Logs go
-/// to stderr (set RUST_LOG=debug for more); results go to the files named by --out or under
-/// runs/. Reference: docs/cli.md and docs/configuration.md.
+/// (denoiser, classifiers, ratio network, planner, fine-tuning baselines), guided samplers,
+/// whole experiments with reports, and benchmarks. Logs go to stderr (set RUST_LOG=debug for
+/// more; plain text when stderr is not a terminal); results go to the files named by --out
+/// or under runs/. Reference: docs/cli.md and docs/configuration.md.
 #[derive(Parser, Debug)]
 #[command(
     name = "cargo xtask",
@@ -44,7 +44,8 @@ enum Command {
     /// Write a Markov chain as JSON ({"initial": [..], "transition": [[..], ..]}).
     MarkovChain(markov_chain::MarkovChainArgs),
     /// Sample with the exact Markov denoiser, unguided or guided towards --target-chain with
-    /// the exact log h_t (exact, gtl or taylor guidance); write JSONL token ids.
+    /// the exact log h_t (exact, gtl or taylor guidance); write JSONL token ids and check the
+    /// samples against the chain by enumeration (exit status 1 when the check rejects them).
     OracleSample(oracle::OracleSampleArgs),
     /// Measure the TV distance of τ-leaping samplers to the chain against the number of steps.
     OracleConvergence(oracle::ConvergenceArgs),
@@ -53,9 +54,10 @@ enum Command {
     /// plots and report.md (writes runs/<name>/; finished stages are cached and reused).
     Experiment(experiment::ExperimentArgs),
     /// Run the experiment over the grid of its [sweep] section (target sizes, overlap, γ,
-    /// top-n), sharing one stage cache; writes runs/<name>-sweep/report.md and tables.
-    Sweep(sweep::SweepArgs),
-    /// Train one stage of an experiment (writes runs/<name>/<stage>/).
+    /// top-n), sharing the experiment's stage cache; writes runs/<name>-sweep/.
+    Sweep(experiment::ExperimentArgs),
+    /// Train one stage of an experiment, with the stages it needs (cached in
+    /// runs/<name>/stages/), and print its summary.
     Train(train::TrainArgs),
     /// Compare the ratio estimators (log-r, r, each ± cycle term, noisy classifier) against
     /// the exact log h_t at several target data set sizes (writes runs/<name>/ratio-study/).
@@ -79,10 +81,46 @@ pub struct BackendArgs {
     pub device: usize,
 }
 
+/// Options of every command that runs an experiment's stages.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Directory that holds runs/<name>/.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Stages run at once (default: the machine's cores; 1 when a network uses dropout,
+    /// whose draws would otherwise depend on thread timing).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+impl RunArgs {
+    /// The library's run options, with a terminal progress display when stderr is one.
+    pub fn options(&self) -> gtl_experiment::RunOptions {
+        gtl_experiment::RunOptions {
+            runs_dir: self.runs_dir.clone(),
+            workers: self.workers,
+            observer: progress::observer(),
+        }
+    }
+}
+
+/// Loads `path`, or the embedded configs/markov-default.toml.
+pub fn load_config(path: Option<&Path>) -> Result<ExperimentConfig> {
+    Ok(match path {
+        Some(path) => ExperimentConfig::load(path)?,
+        None => ExperimentConfig::default_config()
+            .context("the embedded configs/markov-default.toml")?,
+    })
+}
+
 fn main() {
     keep_freed_memory();
+    let terminal = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(terminal)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -120,7 +158,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::OracleConvergence(args) => oracle::convergence(args),
         Command::Demo(args) => oracle::demo(args),
         Command::Experiment(args) => experiment::run(args),
-        Command::Sweep(args) => sweep::run(args),
+        Command::Sweep(args) => experiment::sweep(args),
         Command::Train(args) => train::run(args),
         Command::RatioStudy(args) => study::run(args),
         Command::Bench(command) => bench::run(command),

@@ -79,6 +79,7 @@ fn train_clean(
         resume: false,
         stop_after: None,
         label: name.into(),
+        observer: None,
     };
     let config = training(steps, 64, 1e-2, 11);
     let trained = train(

@@ -153,6 +153,7 @@ fn options(name: &str) -> RunOptions {
         resume: false,
         stop_after: None,
         label: name.into(),
+        observer: None,
     }
 }
 

@@ -5,12 +5,12 @@ use gtl_markov::metrics::{
     MAX_ENUMERATED, chi_square, empirical_transition, per_token_nll, total_variation,
     transition_error,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
 
 /// How far a sample set is from the target chain, and how close to the source.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MarkovScores {
     /// Sequences scored.
     pub samples: usize,

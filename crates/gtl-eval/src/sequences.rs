@@ -2,10 +2,10 @@
 
 use std::collections::HashSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Memorisation and diversity of a sample set relative to a training set.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SequenceStats {
     /// Share of samples that are an exact copy of a training sequence.
     pub memorised: f64,

@@ -143,7 +143,7 @@ fn freeze_param<B: AutodiffBackend, const D: usize>(
 }
 
 /// Parameter counts of a module: all of them and those that receive gradients.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamCount {
     /// Every float parameter.
     pub total: usize,

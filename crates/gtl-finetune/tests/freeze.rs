@@ -74,6 +74,7 @@ fn five_steps(model: DenoiserNet<TB>, process: Process, name: &str) -> DenoiserN
         resume: false,
         stop_after: None,
         label: name.into(),
+        observer: None,
     };
     let trained = train(model, &objective, &config, &options, &device).unwrap();
     let _ = std::fs::remove_dir_all(&dir);

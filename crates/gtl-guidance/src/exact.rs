@@ -3,11 +3,11 @@
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 use gtl_diffusion::sampler::{Samples, draw_categorical, in_batches, times_tensor, tokens_tensor};
-use gtl_diffusion::{Denoiser, DiffusionError, Process, ProcessKind, model_posterior, time_grid};
+use gtl_diffusion::{DiffusionError, Process, ProcessKind, model_posterior, time_grid};
 use rand::RngCore;
 
 use crate::scorer::index_tensor;
-use crate::{GammaSchedule, GuidanceError, Scorer};
+use crate::{GammaSchedule, GuidanceError, Guide, GuidedSampler, Scorer};
 
 /// Ancestral sampling on the grid `linspace(1, t_end, steps + 1)` plus a final step to 0,
 /// with every position that may change reweighted by the ratio of its substitutions
@@ -28,32 +28,33 @@ pub struct ExactGuidance {
     pub batch_size: usize,
 }
 
-impl ExactGuidance {
-    /// Draws `count` sequences of `length` tokens.
-    #[allow(clippy::too_many_arguments)]
-    pub fn sample<B: Backend>(
+impl<B: Backend> GuidedSampler<B> for ExactGuidance {
+    fn sample(
         &self,
-        denoiser: &dyn Denoiser<B>,
-        scorer: Scorer<'_, B>,
-        process: &Process,
+        guide: Guide<'_, B>,
         count: usize,
         length: usize,
         device: &B::Device,
         rng: &mut dyn RngCore,
     ) -> Result<Samples, GuidanceError> {
+        let Guide {
+            denoiser,
+            scorer,
+            process,
+        } = guide;
         if self.steps == 0 || self.batch_size == 0 {
             return Err(GuidanceError::Config(format!(
-                "guidance.steps = {} and guidance.batch_size = {}: both must be at least 1",
+                "steps = {} and batch_size = {}: both must be at least 1",
                 self.steps, self.batch_size
             )));
         }
         if !(self.t_end > 0.0 && self.t_end < 1.0) {
             return Err(GuidanceError::Config(format!(
-                "guidance.t_end = {}: must be in (0, 1)",
+                "t_end = {}: must be in (0, 1)",
                 self.t_end
             )));
         }
-        self.gamma.validate("guidance.gamma")?;
+        self.gamma.validate("gamma")?;
         scorer.validate()?;
         let mut grid = time_grid(self.steps, self.t_end);
         grid.push(0.0);
@@ -72,7 +73,7 @@ impl ExactGuidance {
                 let probs = if gamma == 0.0 {
                     posterior
                 } else {
-                    guide(
+                    reweight(
                         posterior,
                         z,
                         &tokens,
@@ -95,7 +96,7 @@ impl ExactGuidance {
 /// Reweights the real-token part of `posterior` (`[rows, length, states]`) at every position
 /// that may change by `r(z^{ℓ←v}, s)^γ`, keeping each position's real-token mass.
 #[allow(clippy::too_many_arguments)]
-fn guide<B: Backend>(
+fn reweight<B: Backend>(
     posterior: Tensor<B, 3>,
     z: Tensor<B, 2, Int>,
     tokens: &[u32],
@@ -211,7 +212,7 @@ mod tests {
             let log_x0 = burn::tensor::activation::log_softmax(log_x0, 2);
             let posterior = model_posterior(&process, log_x0, z.clone(), 0.6, 0.4);
             let mut samples = Samples::default();
-            let guided = guide(
+            let guided = reweight(
                 posterior.clone(),
                 z,
                 &tokens,

@@ -3,13 +3,13 @@
 //! at the true token of held-out target sequences under random masks.
 
 use burn::prelude::*;
+use gtl_diffusion::ProcessKind;
 use gtl_diffusion::sampler::{SamplerStats, gather_positions, tokens_tensor};
-use gtl_diffusion::{Denoiser, Process, ProcessKind};
 use rand::seq::index::sample;
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use crate::{GammaSchedule, GuidanceError, Scorer};
+use crate::{GammaSchedule, GuidanceError, Guide};
 
 /// Rows of noisy sequences scored per denoiser call.
 const CHUNK: usize = 512;
@@ -74,24 +74,52 @@ pub fn best_on_grid(grid: &[f64], scores: &[f64]) -> f64 {
         .expect("a non-empty grid")]
 }
 
-/// Scores every γ of `gammas` on `sequences` (clean target sequences of one length): each is
-/// masked `draws` times like a state of one-position sampling (a uniform number `k ∈ 1..=L`
-/// of uniformly chosen masked positions) and one masked position `ℓ` is scored over all `N`
-/// tokens, the denoiser at the time of `k` masks and the ratio at that of `k - 1`. The rows
-/// are also scored in `bins` equal bins of sampling progress `1 - k/L` (see
-/// [`GammaFit::schedule`]).
-#[allow(clippy::too_many_arguments)]
-pub fn fit_gamma<B: Backend>(
-    denoiser: &dyn Denoiser<B>,
-    scorer: Scorer<'_, B>,
-    process: &Process,
+/// How [`GammaFitter::fit`] scores a grid of γ on held-out target sequences.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GammaFitter {
+    /// The candidates γ (each finite and ≥ 0).
+    pub gammas: Vec<f64>,
+    /// Random masks drawn per held-out sequence (≥ 1).
+    pub draws: usize,
+    /// Equal bins of sampling progress scored apart (≥ 1; see [`GammaFit::schedule`]).
+    pub bins: usize,
+}
+
+impl GammaFitter {
+    /// Scores every γ on `sequences` (clean target sequences of one length): each is masked
+    /// `draws` times like a state of one-position sampling (a uniform number `k ∈ 1..=L` of
+    /// uniformly chosen masked positions) and one masked position `ℓ` is scored over all `N`
+    /// tokens, the denoiser at the time of `k` masks and the ratio at that of `k - 1`. The
+    /// rows are also scored per bin of sampling progress `1 - k/L`.
+    pub fn fit<B: Backend>(
+        &self,
+        guide: Guide<'_, B>,
+        sequences: &[Vec<u32>],
+        device: &B::Device,
+        rng: &mut dyn RngCore,
+    ) -> Result<GammaFit, GuidanceError> {
+        fit_gamma(guide, sequences, self, device, rng)
+    }
+}
+
+fn fit_gamma<B: Backend>(
+    guide: Guide<'_, B>,
     sequences: &[Vec<u32>],
-    draws: usize,
-    gammas: &[f64],
-    bins: usize,
+    fitter: &GammaFitter,
     device: &B::Device,
     rng: &mut dyn RngCore,
 ) -> Result<GammaFit, GuidanceError> {
+    let Guide {
+        denoiser,
+        scorer,
+        process,
+    } = guide;
+    let GammaFitter {
+        gammas,
+        draws,
+        bins,
+    } = fitter;
+    let (gammas, draws, bins) = (gammas.as_slice(), *draws, *bins);
     if process.kind != ProcessKind::Absorbing {
         return Err(GuidanceError::Config(
             "fitting γ scores one-position conditionals and needs the absorbing process".into(),

@@ -138,7 +138,7 @@ impl<B: AutodiffBackend> Objective<B, PositionNet<B>> for PlannerObjective<'_, B
 
 /// How often the denoiser's argmax is right at the position an order rule picks, on noised
 /// held-out sequences (rows without a masked position are skipped).
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrderAccuracy {
     /// At the planner's choice.
     pub planner: f64,

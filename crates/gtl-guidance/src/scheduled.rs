@@ -5,10 +5,10 @@ use gtl_diffusion::sampler::{
     Samples, draw_categorical, gather_positions, in_batches, tensor_tokens, times_tensor,
     tokens_tensor,
 };
-use gtl_diffusion::{Denoiser, DiffusionError, Process, ProcessKind};
+use gtl_diffusion::{DiffusionError, ProcessKind};
 use rand::RngCore;
 
-use crate::{GammaSchedule, GuidanceError, PositionRule, Scorer};
+use crate::{GammaSchedule, GuidanceError, Guide, GuidedSampler, PositionRule};
 
 /// The scheduled GTL sampler (absorbing process): `L` steps, each revealing one masked
 /// position `ℓ` chosen by `order`, drawn from
@@ -29,19 +29,20 @@ pub struct ScheduledGtl<'a, B: Backend> {
     pub batch_size: usize,
 }
 
-impl<B: Backend> ScheduledGtl<'_, B> {
-    /// Draws `count` sequences of `length` tokens.
-    #[allow(clippy::too_many_arguments)]
-    pub fn sample(
+impl<B: Backend> GuidedSampler<B> for ScheduledGtl<'_, B> {
+    fn sample(
         &self,
-        denoiser: &dyn Denoiser<B>,
-        scorer: Scorer<'_, B>,
-        process: &Process,
+        guide: Guide<'_, B>,
         count: usize,
         length: usize,
         device: &B::Device,
         rng: &mut dyn RngCore,
     ) -> Result<Samples, GuidanceError> {
+        let Guide {
+            denoiser,
+            scorer,
+            process,
+        } = guide;
         if process.kind != ProcessKind::Absorbing {
             return Err(GuidanceError::Config(format!(
                 "scheduled GTL reveals one position per step and needs the absorbing process, \
@@ -51,15 +52,15 @@ impl<B: Backend> ScheduledGtl<'_, B> {
         }
         if self.top_n == Some(0) {
             return Err(GuidanceError::Config(
-                "guidance.top_n = 0: must be at least 1".into(),
+                "top_n = 0: must be at least 1".into(),
             ));
         }
         if self.batch_size == 0 {
             return Err(GuidanceError::Config(
-                "guidance.batch_size = 0: must be at least 1".into(),
+                "batch_size = 0: must be at least 1".into(),
             ));
         }
-        self.gamma.validate("guidance.gamma")?;
+        self.gamma.validate("gamma")?;
         scorer.validate()?;
         let n_tokens = process.num_tokens;
         let top_n = self.top_n.unwrap_or(n_tokens).min(n_tokens);

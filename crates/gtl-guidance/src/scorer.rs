@@ -58,7 +58,7 @@ impl<B: Backend> Scorer<'_, B> {
     pub fn validate(&self) -> Result<(), GuidanceError> {
         match self {
             Scorer::Exact { chunk_rows: 0, .. } => Err(GuidanceError::Config(
-                "guidance.chunk_rows = 0: must be at least 1".into(),
+                "chunk_rows = 0: must be at least 1".into(),
             )),
             _ => Ok(()),
         }

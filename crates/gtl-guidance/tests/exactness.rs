@@ -7,7 +7,9 @@ mod common;
 
 use gtl_diffusion::ProcessKind;
 use gtl_diffusion::sampler::{Confidence, OnePosition, Order, Sampler};
-use gtl_guidance::{ExactGuidance, GammaSchedule, PositionRule, ScheduledGtl, Scorer};
+use gtl_guidance::{
+    ExactGuidance, GammaSchedule, Guide, GuidedSampler, PositionRule, ScheduledGtl, Scorer,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -46,9 +48,11 @@ fn scheduled_gtl_with_exact_components_samples_the_target() {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let samples = scheduled(order, None, 1.0)
                 .sample(
-                    &denoiser,
-                    scorer,
-                    &process,
+                    Guide {
+                        denoiser: &denoiser,
+                        scorer,
+                        process: &process,
+                    },
                     SAMPLES,
                     LENGTH,
                     &Default::default(),
@@ -71,9 +75,11 @@ fn scheduled_gtl_with_exact_components_samples_the_target() {
         let mut rng = ChaCha8Rng::seed_from_u64(99);
         let unguided = scheduled(PositionRule::Random, None, 0.0)
             .sample(
-                &denoiser,
-                scorer,
-                &process,
+                Guide {
+                    denoiser: &denoiser,
+                    scorer,
+                    process: &process,
+                },
                 SAMPLES,
                 LENGTH,
                 &Default::default(),
@@ -101,12 +107,14 @@ fn gamma_zero_equals_unguided_one_position_sampling() {
     ] {
         let guided = scheduled(rule, None, 0.0)
             .sample(
-                &denoiser,
-                Scorer::Exact {
-                    ratio: &ratio,
-                    chunk_rows: 64,
+                Guide {
+                    denoiser: &denoiser,
+                    scorer: Scorer::Exact {
+                        ratio: &ratio,
+                        chunk_rows: 64,
+                    },
+                    process: &process,
                 },
-                &process,
                 300,
                 LENGTH,
                 &Default::default(),
@@ -149,12 +157,14 @@ fn top_one_ignores_the_ratio_and_top_n_is_only_as_good_as_its_candidates() {
         let run = |top_n, ratio: &dyn gtl_guidance::RatioModel<TB>, gamma, seed| {
             scheduled(PositionRule::Random, top_n, gamma)
                 .sample(
-                    &denoiser,
-                    Scorer::Exact {
-                        ratio,
-                        chunk_rows: 4096,
+                    Guide {
+                        denoiser: &denoiser,
+                        scorer: Scorer::Exact {
+                            ratio,
+                            chunk_rows: 4096,
+                        },
+                        process: &process,
                     },
-                    &process,
                     SAMPLES,
                     LENGTH,
                     &Default::default(),
@@ -194,9 +204,11 @@ fn taylor_scores_equal_exact_scores_for_a_linear_ratio() {
     let sample = |scorer| {
         scheduled(PositionRule::Random, None, 2.0)
             .sample(
-                &denoiser,
-                scorer,
-                &process,
+                Guide {
+                    denoiser: &denoiser,
+                    scorer,
+                    process: &process,
+                },
                 2000,
                 LENGTH,
                 &Default::default(),
@@ -233,19 +245,21 @@ fn exact_multi_position_guidance_converges_with_the_number_of_steps() {
     let mut tvs = Vec::new();
     let mut null = 0.0;
     for steps in [1, 4, 16, 64] {
-        let samples = ExactGuidance {
-            steps,
-            t_end: 1e-5,
-            gamma: GammaSchedule::Constant(1.0),
-            batch_size: 1000,
-        }
-        .sample::<TB>(
-            &denoiser,
-            Scorer::Exact {
-                ratio: &ratio,
-                chunk_rows: 4096,
+        let samples = GuidedSampler::<TB>::sample(
+            &ExactGuidance {
+                steps,
+                t_end: 1e-5,
+                gamma: GammaSchedule::Constant(1.0),
+                batch_size: 1000,
             },
-            &process,
+            Guide {
+                denoiser: &denoiser,
+                scorer: Scorer::Exact {
+                    ratio: &ratio,
+                    chunk_rows: 4096,
+                },
+                process: &process,
+            },
             SAMPLES,
             LENGTH,
             &Default::default(),
@@ -272,9 +286,11 @@ fn taylor_guidance_with_the_exact_ratio_moves_samples_toward_the_target() {
         let sample = |scorer, gamma| {
             scheduled(PositionRule::Random, None, gamma)
                 .sample(
-                    &denoiser,
-                    scorer,
-                    &process,
+                    Guide {
+                        denoiser: &denoiser,
+                        scorer,
+                        process: &process,
+                    },
                     SAMPLES,
                     LENGTH,
                     &Default::default(),

@@ -6,7 +6,7 @@ mod common;
 
 use common::{N, TB, oracles, process};
 use gtl_diffusion::ProcessKind;
-use gtl_guidance::{Scorer, fit_gamma};
+use gtl_guidance::{GammaFitter, Guide, Scorer};
 use gtl_markov::MarkovChain;
 use gtl_oracle::MarkovDenoiser;
 use rand::SeedableRng;
@@ -26,10 +26,19 @@ fn gamma_one_is_the_exact_target_conditional_and_wins_the_grid() {
     };
     let grid = [0.0, 0.5, 1.0, 2.0, 4.0];
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let fit = fit_gamma::<TB>(
-        &denoiser, scorer, &process, &held_out, 10, &grid, 1, &device, &mut rng,
-    )
-    .unwrap();
+    let fitter = GammaFitter {
+        gammas: grid.to_vec(),
+        draws: 10,
+        bins: 1,
+    };
+    let guide = Guide {
+        denoiser: &denoiser,
+        scorer,
+        process: &process,
+    };
+    let fit = fitter
+        .fit::<TB>(guide, &held_out, &device, &mut rng)
+        .unwrap();
     eprintln!("{fit:?}");
     assert_eq!(fit.rows, 3000);
     assert_eq!(fit.best, 1.0);
@@ -43,18 +52,21 @@ fn gamma_one_is_the_exact_target_conditional_and_wins_the_grid() {
     // The same masked rows (same seed) scored by the exact target denoiser, unguided.
     let target_denoiser = MarkovDenoiser::new(target.clone(), process).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let direct = fit_gamma::<TB>(
-        &target_denoiser,
-        scorer,
-        &process,
-        &held_out,
-        10,
-        &[0.0],
-        1,
-        &device,
-        &mut rng,
-    )
-    .unwrap();
+    let unguided = GammaFitter {
+        gammas: vec![0.0],
+        ..fitter
+    };
+    let direct = unguided
+        .fit::<TB>(
+            Guide {
+                denoiser: &target_denoiser,
+                ..guide
+            },
+            &held_out,
+            &device,
+            &mut rng,
+        )
+        .unwrap();
     let difference = (direct.log_likelihood[0] - at(1.0)).abs();
     assert!(
         difference < 1e-4,

@@ -51,6 +51,7 @@ fn the_trained_planner_beats_random_order_in_denoiser_accuracy() {
         resume: false,
         stop_after: None,
         label: "planner".into(),
+        observer: None,
     };
     let untrained =
         order_accuracy::<Inner>(&planner.valid(), &denoiser, &process, &held_out, &device);

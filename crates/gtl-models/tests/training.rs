@@ -80,6 +80,7 @@ fn run(
         resume,
         stop_after,
         label: "test".into(),
+        observer: None,
     };
     train(
         fresh_model(config.seed),

@@ -29,7 +29,7 @@ pub struct Samples {
 }
 
 /// What a sampler spent.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SamplerStats {
     /// Denoiser forward calls (batched).
     pub denoiser_calls: usize,
@@ -87,6 +87,7 @@ pub struct SamplerConfig {
 /// The sampling rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum SamplerKind {
     /// Sample each position from the model posterior.
     Ancestral,

@@ -12,15 +12,14 @@ mod config;
 mod ema;
 mod shared;
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -29,7 +28,7 @@ pub use checkpoint::{
 };
 pub use config::TrainingConfig;
 pub use ema::blend_into;
-pub use shared::{seeded, show_progress_in};
+pub use shared::seeded;
 
 /// What a training run optimises.
 pub trait Objective<B: AutodiffBackend, M: AutodiffModule<B>> {
@@ -40,8 +39,24 @@ pub trait Objective<B: AutodiffBackend, M: AutodiffModule<B>> {
     fn validate(&self, model: &M::InnerModule) -> f64;
 }
 
+/// Receives the progress of training runs (a progress display, say); without one, a run
+/// logs a line every `log_every` steps through `tracing`.
+pub trait TrainingObserver: Send + Sync {
+    /// A run labelled `label` of `total` steps starts after step `first` (0, or where it
+    /// resumed); the returned value receives its steps.
+    fn start(&self, label: &str, total: usize, first: usize) -> Box<dyn TrainingProgress>;
+}
+
+/// The progress of one training run.
+pub trait TrainingProgress: Send {
+    /// Step `step` (1-based) ended with training loss `loss`.
+    fn step(&mut self, step: usize, loss: f64);
+    /// The run ended, finished or not.
+    fn finish(&mut self);
+}
+
 /// Where and how a run executes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// Directory of `checkpoint.bin`, `metrics.csv`, `best.mpk` and `model.mpk`.
     pub dir: PathBuf,
@@ -49,8 +64,22 @@ pub struct RunOptions {
     pub resume: bool,
     /// Stop (with a checkpoint) after this many steps in total, e.g. to split a run.
     pub stop_after: Option<usize>,
-    /// Label of progress bars and log lines.
+    /// Label of progress reports and log lines.
     pub label: String,
+    /// Where progress goes; `None` logs a line every `log_every` steps.
+    pub observer: Option<Arc<dyn TrainingObserver>>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("dir", &self.dir)
+            .field("resume", &self.resume)
+            .field("stop_after", &self.stop_after)
+            .field("label", &self.label)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
 }
 
 /// Errors of a training run.
@@ -197,7 +226,10 @@ where
     let end = options
         .stop_after
         .map_or(config.steps, |s| s.min(config.steps));
-    let bar = progress_bar(config.steps, state.step, &options.label);
+    let mut progress = options
+        .observer
+        .as_ref()
+        .map(|observer| observer.start(&options.label, config.steps, state.step));
     let mut stopped_early = false;
 
     while state.step < end {
@@ -212,7 +244,9 @@ where
         let loss = objective.loss(&model, config.batch_size, &mut rng);
         let value = f64::from(loss.clone().into_scalar().elem::<f32>());
         if !value.is_finite() {
-            bar.abandon();
+            if let Some(p) = progress.as_mut() {
+                p.finish();
+            }
             return Err(TrainError::NonFinite {
                 label: options.label.clone(),
                 what: "loss",
@@ -237,7 +271,9 @@ where
             let weights = ema.clone().unwrap_or_else(|| model.valid());
             let metric = objective.validate(&weights);
             if !metric.is_finite() {
-                bar.abandon();
+                if let Some(p) = progress.as_mut() {
+                    p.finish();
+                }
                 return Err(TrainError::NonFinite {
                     label: options.label.clone(),
                     what: "validation metric",
@@ -257,11 +293,13 @@ where
             }
             tracing::debug!(label = %options.label, step, metric, "validation");
         }
-        if step.is_multiple_of(config.log_every) && bar.is_hidden() {
-            tracing::info!(label = %options.label, step, loss = value, lr, validation = ?row.validation, "training");
+        match progress.as_mut() {
+            Some(p) => p.step(step, value),
+            None if step.is_multiple_of(config.log_every) => {
+                tracing::info!(label = %options.label, step, loss = value, lr, validation = ?row.validation, "training");
+            }
+            None => {}
         }
-        bar.set_position(step as u64);
-        bar.set_message(format!("loss {value:.4}"));
         state.history.push(row);
         state.rng = RngState::capture(&rng);
         if step.is_multiple_of(config.checkpoint_every) || step == end || stopped_early {
@@ -274,7 +312,9 @@ where
             break;
         }
     }
-    bar.finish_and_clear();
+    if let Some(p) = progress.as_mut() {
+        p.finish();
+    }
     Ok(Trained {
         model,
         ema,
@@ -321,20 +361,4 @@ pub fn write_metrics(path: &Path, history: &[MetricsRow]) -> Result<(), TrainErr
     }
     write_atomically(path, text.as_bytes())?;
     Ok(())
-}
-
-/// A progress bar on an interactive terminal; hidden (plain log lines instead) otherwise.
-fn progress_bar(total: usize, position: usize, label: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = shared::add_bar(ProgressBar::new(total as u64).with_position(position as u64));
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} {bar:30} {pos}/{len} {msg} [{elapsed_precise} < {eta}]",
-        )
-        .expect("valid template"),
-    );
-    bar.set_prefix(label.to_string());
-    bar
 }

@@ -1,62 +1,50 @@
-//! `cargo xtask sweep [CONFIG]`: the experiment over a grid (the `[sweep]` section): target
-//! sizes with every method, then overlap (target diagonal, mixture weight, target-only
-//! states), γ and top-n, each varied alone around the base config. All settings share one
-//! stage cache with `cargo xtask experiment` (`runs/<name>/stages/`), so the source denoiser
-//! and planner are trained once, settings the experiment already ran are reused, and the γ
-//! and top-n axes only resample. Writes `runs/<name>-sweep/` (docs/experiment.md).
+//! A sweep: the experiment over a grid (the `[sweep]` section): target sizes with every
+//! method, then overlap (target diagonal, mixture weight, target-only states), γ and top-n,
+//! each varied alone around the base config, with a report of each axis.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
 use gtl_eval::Table;
+use gtl_eval::plot::Scale;
 use gtl_models::training::write_atomically;
 
 use crate::config::{ChainSpec, ExperimentConfig};
-use crate::experiment::report::{
-    self, Metrics, SettingResult, method, ratio_summary, results_table, stage_table,
+use crate::method::{Method, RatioChoice};
+use crate::report::{
+    self, Metrics, Report, SettingResult, ratio_summary, results_table, stage_table,
 };
-use crate::experiment::{ExperimentArgs, Setting, execute_settings, stages_dir};
-use crate::plot::Scale;
-use crate::train::load_config;
-
-/// Arguments of `sweep` (the config's [sweep] section is the grid; outputs go to
-/// runs/<name>-sweep/, stages to the experiment's runs/<name>/stages/).
-pub type SweepArgs = ExperimentArgs;
+use crate::run::{RunOptions, Setting, execute_settings, stages_dir};
+use crate::{ExperimentError, Result};
 
 /// The guided methods among `methods` (γ and top-n change only these).
-fn guided(methods: &[String]) -> Vec<String> {
+fn guided(methods: &[Method]) -> Vec<Method> {
     methods
         .iter()
-        .filter(|m| m.starts_with("gtl") || *m == "exact-guidance")
-        .cloned()
+        .filter(|m| m.ratio() != RatioChoice::None)
+        .copied()
         .collect()
 }
 
 /// Every setting of the grid, axis by axis.
 pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
     let sweep = &config.sweep;
-    let mut settings = Vec::new();
+    let mut settings: Vec<Setting> = sweep
+        .target_sizes
+        .iter()
+        .map(|&n| Setting::target_size(config, n, &config.experiment.methods))
+        .collect();
     let mut add =
-        |axis: &str, label: String, value: f64, c: ExperimentConfig, methods: &[String]| {
+        |axis: &str, label: String, value: f64, c: ExperimentConfig, methods: &[Method]| {
             settings.push(Setting {
                 label,
                 axis: axis.into(),
                 value,
-                config: c,
+                config: Arc::new(c),
                 methods: methods.to_vec(),
             });
         };
-    for &n in &sweep.target_sizes {
-        let mut c = config.clone();
-        c.data.target_size = n;
-        add(
-            "target_size",
-            format!("n={n}"),
-            n as f64,
-            c,
-            &config.experiment.methods,
-        );
-    }
     for &diag in &sweep.target_diag {
         let mut c = config.clone();
         c.data.target = ChainSpec::Diagonal { diag };
@@ -85,11 +73,11 @@ pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
     }
     // The exact log h is +∞ on sequences the source cannot produce, so the exact-ratio
     // samplers are undefined with target-only states: only learned components run there.
-    let learned: Vec<String> = sweep
+    let learned: Vec<Method> = sweep
         .methods
         .iter()
-        .filter(|m| !matches!(m.as_str(), "gtl-exact-ratio" | "gtl-oracles"))
-        .cloned()
+        .filter(|m| !m.needs_exact_chains())
+        .copied()
         .collect();
     for &extra in &sweep.extra_states {
         let mut c = config.clone();
@@ -146,10 +134,10 @@ fn axis_metrics(metrics: &Metrics, axis: &str) -> Metrics {
 
 /// Per value of an axis: transition error of each method, and the learned ratio's error.
 fn axis_table(metrics: &Metrics) -> Table {
-    let methods: Vec<String> = metrics
+    let methods: Vec<Method> = metrics
         .settings
         .first()
-        .map(|s| s.methods.iter().map(|m| m.method.clone()).collect())
+        .map(|s| s.methods.iter().map(|m| m.method).collect())
         .unwrap_or_default();
     let mut columns = vec!["setting".to_string()];
     columns.extend(methods.iter().map(|m| format!("{m} error (diag)")));
@@ -158,7 +146,7 @@ fn axis_table(metrics: &Metrics) -> Table {
     for s in &metrics.settings {
         let mut row = vec![s.label.clone().into()];
         for name in &methods {
-            row.push(match method(s, name) {
+            row.push(match s.methods.iter().find(|m| m.method == *name) {
                 Some(m) => format!(
                     "{:.4} ({:.3})",
                     m.scores.transition_mean_error, m.scores.mean_diagonal
@@ -190,7 +178,7 @@ pub fn crossover(metrics: &Metrics) -> String {
     let mut previous: Option<(&str, bool)> = None;
     let mut text = String::new();
     for s in &sizes.settings {
-        let (Some(gtl), Some(fine)) = (method(s, "gtl"), method(s, "full-finetune")) else {
+        let (Some(gtl), Some(fine)) = (s.method("gtl"), s.method("full-finetune")) else {
             continue;
         };
         let gtl_better = gtl.scores.transition_mean_error < fine.scores.transition_mean_error;
@@ -223,19 +211,20 @@ pub fn crossover(metrics: &Metrics) -> String {
     text
 }
 
-/// `sweep`.
-pub fn run(args: SweepArgs) -> Result<()> {
-    let config = load_config(args.config.as_deref())?;
-    let run_dir = args.runs_dir.join(format!("{}-sweep", config.name));
-    std::fs::create_dir_all(&run_dir)?;
-    write_atomically(
-        &run_dir.join("config.toml"),
-        toml::to_string(&config)?.as_bytes(),
-    )?;
-    // The experiment's stage cache: settings `cargo xtask experiment` ran are reused.
-    let stages = stages_dir(&args.runs_dir.join(&config.name));
-    let executed = execute_settings(sweep_settings(&config), &stages, args.workers, args.backend)?;
-    let metrics = report::metrics(&config, &executed, &run_dir)?;
+/// Runs the sweep of `config`'s `[sweep]` section on `device`: every setting shares the
+/// experiment's stage cache (`runs/<name>/stages/`), so settings the experiment ran are
+/// reused and the γ and top-n axes only resample. Writes `runs/<name>-sweep/`.
+pub fn run<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+    options: &RunOptions,
+    device: &B::Device,
+) -> Result<Report> {
+    let run_dir = options.runs_dir.join(format!("{}-sweep", config.name));
+    std::fs::create_dir_all(&run_dir).map_err(|e| ExperimentError::io(&run_dir, e))?;
+    write_atomically(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+    let stages = stages_dir(&options.runs_dir.join(&config.name));
+    let executed = execute_settings::<B>(sweep_settings(config), &stages, options, device)?;
+    let metrics = report::metrics(config, &executed, &run_dir)?;
     report::write_tables(&metrics, &run_dir)?;
     let mut text = format!(
         "# Sweep `{}`\n\nEach axis varies one setting of the base config (configs and \
@@ -257,6 +246,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         ("gamma", "guidance strength γ", Scale::Linear),
         ("top_n", "candidates n", Scale::Linear),
     ];
+    let mut plots = Vec::new();
     for (axis, label, scale) in axes {
         let sub = axis_metrics(&metrics, axis);
         if sub.settings.is_empty() {
@@ -265,9 +255,9 @@ pub fn run(args: SweepArgs) -> Result<()> {
         let _ = writeln!(text, "\n## {label}\n");
         text.push_str(&axis_table(&sub).to_markdown(3));
         text.push('\n');
-        let plots = report::plots(&sub, &run_dir.join("plots").join(axis), label, scale)?;
-        for plot in plots {
+        for plot in report::plots(&sub, &run_dir.join("plots").join(axis), label, scale)? {
             let _ = writeln!(text, "![{axis} {plot}](plots/{axis}/{plot})\n");
+            plots.push(format!("{axis}/{plot}"));
         }
     }
     text.push_str("\n## Ratio error by setting\n\n");
@@ -277,19 +267,24 @@ pub fn run(args: SweepArgs) -> Result<()> {
     text.push_str("\n## Time per stage\n\n");
     text.push_str(&stage_table(&metrics).to_markdown(1));
     write_atomically(&run_dir.join("report.md"), text.as_bytes())?;
-    println!(
+    let summary = format!(
         "{}wrote {}/report.md",
         crossover(&metrics),
         run_dir.display()
     );
-    Ok(())
+    Ok(Report {
+        run_dir,
+        metrics,
+        plots,
+        summary,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const CI: &str = include_str!("../../configs/markov-ci.toml");
+    const CI: &str = include_str!("../../../configs/markov-ci.toml");
 
     /// One setting per grid value; the target-only-states axis runs no exact-ratio sampler,
     /// the γ axis uses the stated γ, and the γ and top-n axes keep only guided methods.
@@ -307,10 +302,13 @@ mod tests {
         );
         let extra = &settings[4];
         assert_eq!(extra.config.data.extra_target_states, 1);
-        assert!(!extra.methods.iter().any(|m| m.starts_with("gtl-")));
+        assert!(!extra.methods.iter().any(|m| m.needs_exact_chains()));
         let gamma = &settings[6];
         assert!(!gamma.config.guidance.fit_gamma && gamma.config.guidance.gamma == 2.0);
-        assert_eq!(gamma.methods, ["gtl", "gtl-exact-ratio", "gtl-oracles"]);
+        assert_eq!(
+            gamma.methods,
+            [Method::Gtl, Method::GtlExactRatio, Method::GtlOracles]
+        );
         let mix = &settings[3];
         let (source, target) = mix.config.data.chains().unwrap();
         let expected = 0.5 * source.transition()[0][0] + 0.5 * 0.8;

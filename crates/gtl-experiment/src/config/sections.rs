@@ -1,0 +1,274 @@
+//! The network sections: process, denoiser, classifiers, ratio network, planner, baselines.
+
+use gtl_classifier::{Balance, EstimatorKind, RatioConfig};
+use gtl_diffusion::{Loss, Process, ProcessKind, Schedule};
+use gtl_models::training::TrainingConfig;
+use serde::{Deserialize, Serialize};
+
+use super::model::{ModelSection, Preset};
+use crate::{ExperimentError, Result};
+
+/// The forward processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum ProcessName {
+    /// Masked diffusion.
+    Absorbing,
+    /// Uniform resampling.
+    Uniform,
+    /// Roulette: uniform resampling until absorbed by the mask (`mask_rate`).
+    Roulette,
+}
+
+impl ProcessName {
+    /// The process kind, with `mask_rate` for roulette.
+    pub fn kind(self, mask_rate: f64) -> ProcessKind {
+        match self {
+            ProcessName::Absorbing => ProcessKind::Absorbing,
+            ProcessName::Uniform => ProcessKind::Uniform,
+            ProcessName::Roulette => ProcessKind::Roulette { mask_rate },
+        }
+    }
+}
+
+/// The forward process (the `[process]` section).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSection {
+    /// Which process.
+    pub kind: ProcessName,
+    /// Roulette share of the rate to the mask, in (0, 1].
+    #[serde(default = "default_mask_rate")]
+    pub mask_rate: f64,
+    /// Noise schedule (default log-linear, ε = 1e-3).
+    #[serde(default)]
+    pub schedule: Schedule,
+}
+
+fn default_mask_rate() -> f64 {
+    0.95
+}
+
+impl ProcessSection {
+    /// The validated process over `states` real tokens.
+    pub fn build(&self, states: usize) -> Result<Process> {
+        Process::new(self.kind.kind(self.mask_rate), states, self.schedule)
+            .map_err(|e| ExperimentError::from(e).under("process"))
+    }
+}
+
+/// The source denoiser (the `[denoiser]` section).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenoiserSection {
+    /// Network size.
+    pub model: ModelSection,
+    /// "mdlm-nelbo" (absorbing), "cedd", "cedd-star" or "score-entropy".
+    pub loss: Loss,
+    /// Optimisation.
+    pub training: TrainingConfig,
+}
+
+/// The clean domain classifier `c(x_0)` and the noisy one `d(z_t, t)` (MATH.md §5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierSection {
+    /// "balanced" batches or "prior-correction" (natural proportions, logit shifted by
+    /// log(n_T/n_S)); the noisy classifier always uses balanced batches.
+    #[serde(default)]
+    pub balance: Balance,
+    /// Label smoothing ε in [0, 0.5): labels ε and 1 - ε.
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Network size (the clean classifier ignores `time_conditioning`: it sees clean data).
+    #[serde(default = "small_rotary")]
+    pub model: ModelSection,
+    /// Optimisation, shared by both classifiers.
+    #[serde(default = "default_auxiliary_training")]
+    pub training: TrainingConfig,
+}
+
+impl Default for ClassifierSection {
+    fn default() -> Self {
+        ClassifierSection {
+            balance: Balance::default(),
+            label_smoothing: 0.0,
+            model: small_rotary(),
+            training: default_auxiliary_training(),
+        }
+    }
+}
+
+impl ClassifierSection {
+    /// The options shared with the ratio stage, as gtl-classifier takes them.
+    pub fn ratio_config(&self, ratio: &RatioSection) -> RatioConfig {
+        RatioConfig {
+            estimator: ratio.estimator,
+            cycle_weight: ratio.cycle_weight,
+            balance: self.balance,
+            label_smoothing: self.label_smoothing,
+        }
+    }
+}
+
+/// The noisy ratio network and how it is trained (the `[ratio]` section).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatioSection {
+    /// "log-r" (regress onto the classifier's log r), "r" (onto r) or "noisy-classifier"
+    /// (the noisy classifier's logit is the estimate; nothing more is trained).
+    #[serde(default = "default_estimator")]
+    pub estimator: EstimatorKind,
+    /// Weight η of the cycle term (MSE to the noisy classifier on noised target data); 0 = off.
+    #[serde(default = "default_cycle_weight")]
+    pub cycle_weight: f64,
+    /// Network size.
+    #[serde(default = "small_rotary")]
+    pub model: ModelSection,
+    /// Optimisation.
+    #[serde(default = "default_auxiliary_training")]
+    pub training: TrainingConfig,
+}
+
+impl Default for RatioSection {
+    fn default() -> Self {
+        RatioSection {
+            estimator: default_estimator(),
+            cycle_weight: default_cycle_weight(),
+            model: small_rotary(),
+            training: default_auxiliary_training(),
+        }
+    }
+}
+
+impl RatioSection {
+    /// Whether the estimator needs the clean classifier (the regressions do).
+    pub fn needs_clean_classifier(&self) -> bool {
+        self.estimator.regression().is_some()
+    }
+}
+
+fn default_estimator() -> EstimatorKind {
+    RatioConfig::default().estimator
+}
+
+fn default_cycle_weight() -> f64 {
+    RatioConfig::default().cycle_weight
+}
+
+fn small_rotary() -> ModelSection {
+    ModelSection::rotary(Preset::Small)
+}
+
+fn default_auxiliary_training() -> TrainingConfig {
+    TrainingConfig {
+        steps: 1000,
+        batch_size: 128,
+        learning_rate: 1e-3,
+        ..TrainingConfig::default()
+    }
+}
+
+/// The planner: a per-position head trained against the frozen source denoiser.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannerSection {
+    /// Network size.
+    #[serde(default = "small_rotary")]
+    pub model: ModelSection,
+    /// Optimisation.
+    #[serde(default = "default_auxiliary_training")]
+    pub training: TrainingConfig,
+}
+
+impl Default for PlannerSection {
+    fn default() -> Self {
+        PlannerSection {
+            model: small_rotary(),
+            training: default_auxiliary_training(),
+        }
+    }
+}
+
+/// The fine-tuning baselines (target-only, full, last blocks, LoRA), trained on the target
+/// data with the denoiser's loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneSection {
+    /// Blocks (from the output) that partial fine-tuning trains, with the final norm and head.
+    #[serde(default = "default_last_blocks")]
+    pub last_blocks: usize,
+    /// Rank of the low-rank adapters (LoRA) on every attention and MLP weight (≥ 1).
+    #[serde(default = "default_lora_rank")]
+    pub lora_rank: usize,
+    /// Scale numerator of the adapters: the update is `(lora_alpha / lora_rank) · x A B` (> 0).
+    #[serde(default = "default_lora_alpha")]
+    pub lora_alpha: f64,
+    /// Keep the weights of the best validation (early stopping) rather than the last ones.
+    #[serde(default = "default_keep_best")]
+    pub keep_best: bool,
+    /// Optimisation of every baseline (early stopping on the target validation split when
+    /// `patience > 0`).
+    #[serde(default = "default_auxiliary_training")]
+    pub training: TrainingConfig,
+}
+
+fn default_last_blocks() -> usize {
+    1
+}
+
+fn default_lora_rank() -> usize {
+    4
+}
+
+fn default_lora_alpha() -> f64 {
+    8.0
+}
+
+fn default_keep_best() -> bool {
+    true
+}
+
+impl Default for FinetuneSection {
+    fn default() -> Self {
+        FinetuneSection {
+            last_blocks: default_last_blocks(),
+            lora_rank: default_lora_rank(),
+            lora_alpha: default_lora_alpha(),
+            keep_best: default_keep_best(),
+            training: default_auxiliary_training(),
+        }
+    }
+}
+
+impl FinetuneSection {
+    /// Range checks; `blocks` is the denoiser's number of blocks.
+    pub fn validate(&self, blocks: usize) -> Result<()> {
+        if self.last_blocks == 0 || self.last_blocks > blocks {
+            return Err(ExperimentError::config(format!(
+                "finetune.last_blocks = {}: must be in 1..={blocks} (the denoiser's blocks)",
+                self.last_blocks
+            )));
+        }
+        if self.lora_rank == 0 {
+            return Err(ExperimentError::config(
+                "finetune.lora_rank = 0: must be at least 1",
+            ));
+        }
+        if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
+            return Err(ExperimentError::config(format!(
+                "finetune.lora_alpha = {}: must be a finite number > 0",
+                self.lora_alpha
+            )));
+        }
+        validate_training(&self.training, "finetune.training")
+    }
+}
+
+/// Checks a training section, naming its keys under `section`.
+pub fn validate_training(training: &TrainingConfig, section: &str) -> Result<()> {
+    training
+        .validate(section)
+        .map_err(|e| ExperimentError::config(e.to_string()))
+}

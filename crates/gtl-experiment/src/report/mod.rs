@@ -1,0 +1,316 @@
+//! What an experiment writes after its stages: every method's metrics computed from its
+//! samples (MATH.md §7), `metrics.json`, CSV tables, PNG plots and `report.md`.
+
+mod plots;
+mod tables;
+mod text;
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::AutodiffBackend;
+use gtl_eval::plot::Scale;
+use gtl_eval::{ErrorBin, MarkovScores, SequenceStats, read_error_csv};
+use gtl_models::training::write_atomically;
+use serde::{Deserialize, Serialize};
+
+pub use plots::{TARGET_SIZE_AXIS, plots};
+pub use tables::{comparisons, ratio_summary, results_table, stage_table};
+pub use text::report_text;
+
+use crate::config::ExperimentConfig;
+use crate::data::TaskData;
+use crate::error::to_json;
+use crate::io::read_samples;
+use crate::method::{Method, RatioChoice};
+use crate::run::{
+    Executed, RunOptions, Setting, SettingStages, execute_settings, settings, stages_dir,
+};
+use crate::stage::GammaChoice;
+use crate::{ExperimentError, Result};
+
+/// N-gram length of the memorisation statistics.
+const NGRAM: usize = 4;
+
+/// One method at one setting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodResult {
+    /// The method.
+    pub method: Method,
+    /// Its samples (token ids, one JSON array per line), relative to the run folder.
+    pub samples_file: String,
+    /// Exact scores against the target and source chains.
+    pub scores: MarkovScores,
+    /// Memorisation and diversity against the target training set.
+    pub sequences: SequenceStats,
+    /// Parameters the method trains beyond the shared source denoiser.
+    pub trained_parameters: usize,
+    /// Wall time of the stages only this method (family) needs, in seconds.
+    pub train_seconds: f64,
+    /// Wall time of drawing the samples.
+    pub sample_seconds: f64,
+    /// Guidance strength of the sampler (0 when unguided).
+    pub gamma: f64,
+    /// Denoiser passes per sample.
+    pub denoiser_rows_per_sample: f64,
+    /// Ratio passes per sample.
+    pub ratio_rows_per_sample: f64,
+    /// NELBO per token on fresh target sequences (baselines only).
+    pub nelbo_target: Option<f64>,
+}
+
+/// The learned ratio's error against the exact `log h_t` at one setting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RatioResult {
+    /// The estimator.
+    pub estimator: String,
+    /// By t-bin and domain; the all-t rows have `t_low = 0`, `t_high = 1`.
+    pub bins: Vec<ErrorBin>,
+}
+
+/// One setting's results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SettingResult {
+    /// Its label.
+    pub label: String,
+    /// What was varied.
+    pub axis: String,
+    /// The varied value.
+    pub value: f64,
+    /// Target training sequences.
+    pub target_train: usize,
+    /// The target chain's transition matrix.
+    pub target_transition: Vec<Vec<f64>>,
+    /// Every method, in report order.
+    pub methods: Vec<MethodResult>,
+    /// The learned ratio's error.
+    pub ratio: RatioResult,
+    /// The fit of γ (`guidance.fit_gamma`): grid, held-out log-likelihoods, the samples
+    /// criterion's scores, chosen γ.
+    pub gamma_fit: Option<GammaChoice>,
+}
+
+impl SettingResult {
+    /// The result of `method`, if it ran here.
+    pub fn method(&self, name: &str) -> Option<&MethodResult> {
+        self.methods.iter().find(|m| m.method.name() == name)
+    }
+}
+
+/// One stage's wall time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageTime {
+    /// The stage.
+    pub label: String,
+    /// Seconds of the run that finished it.
+    pub seconds: f64,
+    /// Whether this invocation found it finished.
+    pub cached: bool,
+    /// Its folder.
+    pub dir: String,
+}
+
+/// Everything `metrics.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// The run's name.
+    pub name: String,
+    /// Parameters of the source denoiser (shared by the guided methods and fine-tuning).
+    pub source_denoiser_parameters: usize,
+    /// Every setting.
+    pub settings: Vec<SettingResult>,
+    /// Every stage.
+    pub stages: Vec<StageTime>,
+    /// Wall time of this invocation (cached stages cost nothing).
+    pub seconds: f64,
+}
+
+/// Scores one setting from its stages' outputs; copies each method's samples into
+/// `run_dir/samples/<setting>/<method>.jsonl`.
+fn setting_result(
+    executed: &Executed,
+    setting: &Setting,
+    stages: &SettingStages,
+    run_dir: &Path,
+) -> Result<SettingResult> {
+    let c = &setting.config;
+    let data = TaskData::new(c)?;
+    let chains = data.chains("the Markov scores")?;
+    let planner = match stages.planner {
+        Some(p) => (executed.summary(p)?.parameters, executed.seconds(p)),
+        None => (0, 0.0),
+    };
+    let classifier = executed.summary(stages.classifier)?;
+    let ratio = executed.summary(stages.ratio)?;
+    let mut ratio_parameters = classifier.noisy.parameters;
+    if c.ratio.needs_clean_classifier() {
+        ratio_parameters += classifier.clean.as_ref().map_or(0, |f| f.parameters)
+            + ratio.training.as_ref().map_or(0, |f| f.parameters);
+    }
+    let ratio_seconds = executed.seconds(stages.classifier)
+        + executed.seconds(stages.ratio)
+        + stages.gamma.map_or(0.0, |g| executed.seconds(g));
+    let mut methods = Vec::new();
+    for stage in &stages.methods {
+        let method = stage.method;
+        let stage_dir = executed.dir(stage.samples);
+        let source = stage_dir.join("samples.jsonl");
+        let samples = read_samples(&source, Some(c.length()), Some(c.num_tokens()))?;
+        let relative = PathBuf::from("samples")
+            .join(setting.file_label())
+            .join(format!("{method}.jsonl"));
+        let copy = run_dir.join(&relative);
+        let folder = copy.parent().expect("a file in a folder");
+        std::fs::create_dir_all(folder).map_err(|e| ExperimentError::io(folder, e))?;
+        std::fs::copy(&source, &copy).map_err(|e| ExperimentError::io(&copy, e))?;
+        let drawn = executed.summary(stage.samples)?;
+        let uses_planner = method.uses_guided_order() && stages.planner.is_some();
+        let (trained_parameters, train_seconds, nelbo_target) =
+            match (stage.baseline, method.ratio()) {
+                (Some(b), _) => {
+                    let summary = executed.summary(b)?;
+                    (
+                        summary.parameters.trainable,
+                        executed.seconds(b),
+                        Some(summary.nelbo_target),
+                    )
+                }
+                (None, RatioChoice::Learned) => (
+                    ratio_parameters + if uses_planner { planner.0 } else { 0 },
+                    ratio_seconds + if uses_planner { planner.1 } else { 0.0 },
+                    None,
+                ),
+                _ if uses_planner => (planner.0, planner.1, None),
+                _ => (0, 0.0, None),
+            };
+        let count = drawn.samples as f64;
+        methods.push(MethodResult {
+            method,
+            samples_file: relative.display().to_string(),
+            scores: MarkovScores::compute(&samples, &chains.target, &chains.source, c.length())
+                .map_err(|e| {
+                    ExperimentError::from(e)
+                        .under(&format!("scoring {method} at {}", setting.label))
+                })?,
+            sequences: SequenceStats::compute(&samples, &data.target_train, NGRAM),
+            trained_parameters,
+            train_seconds,
+            sample_seconds: drawn.stats.seconds,
+            gamma: drawn.gamma,
+            denoiser_rows_per_sample: drawn.stats.denoised_rows as f64 / count,
+            ratio_rows_per_sample: drawn.stats.ratio_rows as f64 / count,
+            nelbo_target,
+        });
+    }
+    Ok(SettingResult {
+        label: setting.label.clone(),
+        axis: setting.axis.clone(),
+        value: setting.value,
+        target_train: data.target_train.len(),
+        target_transition: chains.target.transition().to_vec(),
+        methods,
+        ratio: RatioResult {
+            estimator: c.ratio.estimator.name().to_string(),
+            bins: read_error_csv(&executed.dir(stages.ratio).join("ratio_error.csv"))?,
+        },
+        gamma_fit: stages.gamma.map(|g| executed.summary(g)).transpose()?,
+    })
+}
+
+/// Computes every setting's metrics from the stages' files.
+pub fn metrics(config: &ExperimentConfig, executed: &Executed, run_dir: &Path) -> Result<Metrics> {
+    let settings = executed
+        .settings
+        .iter()
+        .zip(&executed.stages)
+        .map(|(s, j)| setting_result(executed, s, j, run_dir))
+        .collect::<Result<Vec<_>>>()?;
+    let source_denoiser_parameters = match executed.stages.first() {
+        Some(stages) => executed.summary(stages.denoiser)?.parameters,
+        None => 0,
+    };
+    Ok(Metrics {
+        name: config.name.clone(),
+        source_denoiser_parameters,
+        settings,
+        stages: executed
+            .records
+            .iter()
+            .filter_map(|record| {
+                let outcome = record.outcome.as_ref()?;
+                Some(StageTime {
+                    label: record.label.clone(),
+                    seconds: outcome.done.seconds,
+                    cached: outcome.cached,
+                    dir: record.dir.display().to_string(),
+                })
+            })
+            .collect(),
+        seconds: executed.seconds,
+    })
+}
+
+/// Writes `metrics.json`, `results.csv`, `ratio_error.csv` and `stages.csv` under `run_dir`.
+pub fn write_tables(metrics: &Metrics, run_dir: &Path) -> Result<()> {
+    write_atomically(
+        &run_dir.join("metrics.json"),
+        to_json(metrics, "metrics.json")?.as_bytes(),
+    )?;
+    results_table(metrics).write_csv(&run_dir.join("results.csv"))?;
+    tables::ratio_table(metrics).write_csv(&run_dir.join("ratio_error.csv"))?;
+    stage_table(metrics).write_csv(&run_dir.join("stages.csv"))?;
+    Ok(())
+}
+
+/// A finished run's results.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The run's folder.
+    pub run_dir: PathBuf,
+    /// Everything `metrics.json` holds.
+    pub metrics: Metrics,
+    /// The plots written under `plots/`.
+    pub plots: Vec<String>,
+    /// A short summary for a terminal.
+    pub summary: String,
+}
+
+/// Writes `metrics.json`, the CSV tables, the plots and `report.md` under `run_dir`.
+pub fn write(config: &ExperimentConfig, executed: &Executed, run_dir: &Path) -> Result<Report> {
+    let metrics = metrics(config, executed, run_dir)?;
+    write_tables(&metrics, run_dir)?;
+    let plots = plots(
+        &metrics,
+        &run_dir.join("plots"),
+        TARGET_SIZE_AXIS,
+        Scale::Log,
+    )?;
+    let report = report_text(config, &metrics, &plots);
+    write_atomically(&run_dir.join("report.md"), report.as_bytes())?;
+    let summary = format!(
+        "{}\n{}\nwrote {}/report.md, metrics.json, results.csv, ratio_error.csv, stages.csv, plots/",
+        results_table(&metrics).to_markdown(3),
+        comparisons(&metrics),
+        run_dir.display()
+    );
+    Ok(Report {
+        run_dir: run_dir.to_path_buf(),
+        metrics,
+        plots,
+        summary,
+    })
+}
+
+/// Runs the experiment of `config` on `device`: every stage of every target size (cached
+/// under `runs/<name>/stages/`), then metrics, tables, plots and `report.md` in
+/// `runs/<name>/`.
+pub fn run<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+    options: &RunOptions,
+    device: &B::Device,
+) -> Result<Report> {
+    let run_dir = options.runs_dir.join(&config.name);
+    std::fs::create_dir_all(&run_dir).map_err(|e| ExperimentError::io(&run_dir, e))?;
+    write_atomically(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+    let executed = execute_settings::<B>(settings(config), &stages_dir(&run_dir), options, device)?;
+    write(config, &executed, &run_dir)
+}

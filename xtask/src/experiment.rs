@@ -1,0 +1,63 @@
+//! `cargo xtask experiment [CONFIG]` and `cargo xtask sweep [CONFIG]`: gtl-experiment's
+//! `run` and `sweep::run` on the chosen backend.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use gtl_experiment::{ExperimentConfig, Report, RunOptions};
+
+use crate::backend::{BackendTask, dispatch};
+use crate::{RunArgs, load_config};
+
+/// Arguments of `experiment` and `sweep`.
+#[derive(Args, Debug)]
+pub struct ExperimentArgs {
+    /// Experiment configuration (TOML; `sweep` reads its [sweep] section); default: the
+    /// embedded configs/markov-default.toml.
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// An experiment or its sweep, on one backend.
+struct Experiment {
+    config: ExperimentConfig,
+    options: RunOptions,
+    sweep: bool,
+}
+
+impl BackendTask for Experiment {
+    type Output = Report;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Report> {
+        Ok(if self.sweep {
+            gtl_experiment::sweep::run::<B>(&self.config, &self.options, &device)?
+        } else {
+            gtl_experiment::run::<B>(&self.config, &self.options, &device)?
+        })
+    }
+}
+
+fn execute(args: ExperimentArgs, sweep: bool) -> Result<()> {
+    let config = load_config(args.config.as_deref())?;
+    let task = Experiment {
+        config,
+        options: args.run.options(),
+        sweep,
+    };
+    let report = dispatch(args.run.backend.backend, args.run.backend.device, task)?;
+    println!("{}", report.summary);
+    Ok(())
+}
+
+/// `experiment`.
+pub fn run(args: ExperimentArgs) -> Result<()> {
+    execute(args, false)
+}
+
+/// `sweep`.
+pub fn sweep(args: ExperimentArgs) -> Result<()> {
+    execute(args, true)
+}
