@@ -1,10 +1,14 @@
 //! The data sets of an experiment: source and target sequences for training, validation and
 //! evaluation, with the exact chains where the task has them.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use gtl_markov::MarkovChain;
 
-use crate::Result;
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, Task, TokenizerSpec};
+use crate::memo::Memo;
+use crate::{ExperimentError, Result, text};
 
 /// Token sequences of both domains, split.
 #[derive(Clone, Debug)]
@@ -35,10 +39,72 @@ pub struct Chains {
 }
 
 impl TaskData {
-    /// Draws every data set of `config`. The target sets of configs that differ only in
+    /// The data of `config`, computed once per process and key: a Markov task's draws, or a
+    /// text task's windows under the tokenizer in `tokenizer` (the tokenizer stage's
+    /// `tokenizer.json`; for `text.tokenizer.kind = "file"` its own file when `None`).
+    pub fn load(config: &ExperimentConfig, tokenizer: Option<&Path>) -> Result<Arc<Self>> {
+        static DATA: Memo<String, Arc<TaskData>> = Memo::new();
+        let key = format!(
+            "{}\n{:?}",
+            crate::keys::data(config)?,
+            tokenizer.map(crate::cache::file_fingerprint).transpose()?
+        );
+        DATA.get_or_try(key, || {
+            Ok(Arc::new(match config.task() {
+                Task::Markov(_) => Self::new(config)?,
+                Task::Text(text) => {
+                    let path = match (tokenizer, &text.tokenizer) {
+                        (Some(path), _) => path.to_path_buf(),
+                        (None, TokenizerSpec::File { path }) => path.clone(),
+                        (None, TokenizerSpec::Bpe { .. }) => {
+                            return Err(ExperimentError::Missing(
+                                "the text task's data needs the trained tokenizer".into(),
+                            ));
+                        }
+                    };
+                    Self::text(config, &*text::load_tokenizer(&path)?)?
+                }
+            }))
+        })
+    }
+
+    /// The windows of a text task under `tokenizer`.
+    pub fn text(config: &ExperimentConfig, tokenizer: &gtl_data::TextTokenizer) -> Result<Self> {
+        let Task::Text(spec) = config.task() else {
+            return Err(ExperimentError::config("TaskData::text needs a text task"));
+        };
+        let docs = text::documents(spec)?;
+        let windows = |d: &[gtl_data::Document]| text::windows(tokenizer, d, spec.length);
+        let data = TaskData {
+            source_train: windows(&docs.source_train)?,
+            source_validation: windows(&docs.source_validation)?,
+            source_test: windows(&docs.source_test)?,
+            target_train: windows(&docs.target_train)?,
+            target_validation: windows(&docs.target_validation)?,
+            target_test: windows(&docs.target_test)?,
+            chains: None,
+        };
+        for (name, split) in [
+            ("source training", &data.source_train),
+            ("source validation", &data.source_validation),
+            ("target training", &data.target_train),
+            ("target validation", &data.target_validation),
+            ("target test", &data.target_test),
+        ] {
+            if split.is_empty() {
+                return Err(ExperimentError::config(format!(
+                    "text: the {name} documents fill no window of text.length = {} tokens",
+                    spec.length
+                )));
+            }
+        }
+        Ok(data)
+    }
+
+    /// Draws every data set of a Markov task. The target sets of configs that differ only in
     /// `data.target_size` are nested: a smaller one is a prefix of a larger one's draw.
     pub fn new(config: &ExperimentConfig) -> Result<Self> {
-        let data = &config.data;
+        let data = config.markov("drawing Markov data")?;
         let seed = config.seed;
         let (source, target) = data.chains()?;
         let (source_train, source_validation) = split(

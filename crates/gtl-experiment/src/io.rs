@@ -50,6 +50,26 @@ pub fn write_jsonl(path: &Path, sequences: &[Vec<u32>]) -> Result<()> {
     Ok(write_atomically(path, text.as_bytes())?)
 }
 
+/// Writes token sequences with their decoded texts as JSONL objects
+/// (`{"tokens": [...], "text": "..."}`), atomically.
+pub fn write_decoded_jsonl(path: &Path, sequences: &[Vec<u32>], texts: &[String]) -> Result<()> {
+    let mut text = String::new();
+    for (tokens, decoded) in sequences.iter().zip(texts) {
+        let line = SampleLine::Decoded {
+            tokens: tokens.clone(),
+            text: Some(decoded.clone()),
+        };
+        text.push_str(
+            &serde_json::to_string(&line).map_err(|e| ExperimentError::Serialise {
+                what: path.display().to_string(),
+                message: e.to_string(),
+            })?,
+        );
+        text.push('\n');
+    }
+    Ok(write_atomically(path, text.as_bytes())?)
+}
+
 /// Reads a samples file: each non-empty line a JSON array of token ids or an object with a
 /// `tokens` array. Every sequence must have `length` tokens (when given) and every id must
 /// be below `num_tokens` (when given); errors name the file and the line.

@@ -6,18 +6,23 @@
 
 use serde::Serialize;
 
-use crate::Result;
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, Task, TextData, TokenizerSpec};
 use crate::error::to_toml;
+use crate::{ExperimentError, Result};
 
 /// `[name]` and the TOML of `value`.
 pub fn section<T: Serialize>(name: &str, value: &T) -> Result<String> {
     Ok(format!("[{name}]\n{}", to_toml(value, name)?))
 }
 
-/// The source data: seed, chains' sizes and the source chain.
+/// The source data: for a Markov task the seed, the sizes and the source chain; for a text
+/// task the corpus (its files' contents), the domains, the splits, the overlap and the
+/// tokenizer (the source training set holds the target documents the overlap moves).
 pub fn source_data(c: &ExperimentConfig) -> Result<String> {
-    let d = &c.data;
+    let d = match c.task() {
+        Task::Markov(d) => d,
+        Task::Text(t) => return source_text(t),
+    };
     Ok(format!(
         "[source-data]\nseed = {}\nstates = {}\nextra_target_states = {}\nlength = {}\n\
          source = {}\nsource_size = {}\nvalidation_fraction = {:?}\ntest_size = {}\n",
@@ -32,9 +37,38 @@ pub fn source_data(c: &ExperimentConfig) -> Result<String> {
     ))
 }
 
-/// The exact chains (for the samplers that use an oracle).
+fn source_text(t: &TextData) -> Result<String> {
+    let tokenizer = match &t.tokenizer {
+        TokenizerSpec::Bpe { vocab_size } => format!("bpe, {vocab_size} tokens"),
+        TokenizerSpec::File { path } => format!(
+            "file {:?} ({})",
+            path.display().to_string(),
+            crate::cache::file_fingerprint(path)?
+        ),
+    };
+    Ok(format!(
+        "[source-text]\ncorpus = {:?}\nfiles:\n{}source = {:?}\ntarget = {:?}\nlength = {}\n\
+         validation_fraction = {:?}\ntest_fraction = {:?}\nsplit_seed = {}\noverlap = {:?}\n\
+         max_documents = {}\ntokenizer = {tokenizer}\n",
+        t.corpus,
+        crate::text::corpus_fingerprint(t)?,
+        t.source,
+        t.target,
+        t.length,
+        t.validation_fraction,
+        t.test_fraction,
+        t.split_seed,
+        t.overlap,
+        t.max_documents,
+    ))
+}
+
+/// The exact chains (for the samplers that use an oracle; Markov tasks only).
 pub fn chains(c: &ExperimentConfig) -> Result<String> {
-    let d = &c.data;
+    let d = c
+        .data
+        .as_ref()
+        .ok_or_else(|| ExperimentError::config("only a Markov task has exact chains"))?;
     Ok(format!(
         "[chains]\nstates = {}\nlength = {}\nsource = {}\ntarget = {}\n\
          extra_target_states = {}\nextra_target_mass = {:?}\n",
@@ -49,12 +83,19 @@ pub fn chains(c: &ExperimentConfig) -> Result<String> {
 
 /// Every data set (source and target) with its seed.
 pub fn data(c: &ExperimentConfig) -> Result<String> {
-    Ok(format!(
-        "{}{}[target-data]\ntarget_size = {}\n",
-        source_data(c)?,
-        chains(c)?,
-        c.data.target_size
-    ))
+    match c.task() {
+        Task::Markov(d) => Ok(format!(
+            "{}{}[target-data]\ntarget_size = {}\n",
+            source_data(c)?,
+            chains(c)?,
+            d.target_size
+        )),
+        Task::Text(t) => Ok(format!(
+            "{}[target-text]\ntarget_fraction = {:?}\n",
+            source_data(c)?,
+            t.target_fraction
+        )),
+    }
 }
 
 /// The forward process.

@@ -14,7 +14,7 @@
 //! let runs = std::env::temp_dir().join(format!("gtl-doc-{}", std::process::id()));
 //! let report = gtl_experiment::run::<Autodiff<NdArray>>(&config, &RunOptions::new(&runs), &Default::default()).unwrap();
 //! let gtl = report.metrics.settings[0].method("gtl").unwrap();
-//! assert!(gtl.scores.mean_diagonal > 0.0 && gtl.ratio_rows_per_sample > 0.0);
+//! assert!(gtl.scores.as_ref().unwrap().mean_diagonal > 0.0 && gtl.ratio_rows_per_sample > 0.0);
 //! assert!(report.run_dir.join("report.md").is_file());
 //! # std::fs::remove_dir_all(&runs).unwrap();
 //! ```
@@ -28,6 +28,7 @@ pub mod data;
 mod error;
 pub mod io;
 pub mod keys;
+mod memo;
 pub mod method;
 pub mod nets;
 pub mod observer;
@@ -38,6 +39,7 @@ pub mod sampling;
 pub mod stage;
 pub mod study;
 pub mod sweep;
+pub mod text;
 
 pub use config::ExperimentConfig;
 pub use error::{ExperimentError, Result};

@@ -9,11 +9,11 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::cache::Done;
-use crate::config::{ExperimentConfig, FitCriterion};
+use crate::config::{ExperimentConfig, FitCriterion, TargetSetting, Task};
 use crate::method::{Method, RatioChoice};
 use crate::observer::{LogObserver, Observer};
 use crate::stage::{
-    BaselineStage, ClassifierStage, DenoiserStage, GammaStage, Graph, Handle, Outcome,
+    BaselineStage, ClassifierStage, CorpusStage, DenoiserStage, GammaStage, Graph, Handle, Outcome,
     PlannerStage, RatioStage, SamplesStage, Stage, StageId, execute, summary_of,
 };
 use crate::{ExperimentError, Result};
@@ -57,17 +57,20 @@ pub struct Setting {
 }
 
 impl Setting {
-    /// The setting of `config` at `target_size` target sequences.
-    pub fn target_size(config: &ExperimentConfig, target_size: usize, methods: &[Method]) -> Self {
-        let mut c = config.clone();
-        c.data.target_size = target_size;
+    /// A target setting of a config with `methods`.
+    pub fn new(target: TargetSetting, methods: &[Method]) -> Self {
         Setting {
-            label: format!("n={target_size}"),
-            axis: "target_size".into(),
-            value: target_size as f64,
-            config: Arc::new(c),
+            label: target.label,
+            axis: target.axis.into(),
+            value: target.value,
+            config: Arc::new(target.config),
             methods: methods.to_vec(),
         }
+    }
+
+    /// The setting of a Markov `config` at `target_size` target sequences.
+    pub fn target_size(config: &ExperimentConfig, target_size: usize, methods: &[Method]) -> Self {
+        Setting::new(config.with_target_size(target_size), methods)
     }
 
     /// The label as a file name (`n=20` → `n_20`).
@@ -76,13 +79,13 @@ impl Setting {
     }
 }
 
-/// The settings of a plain experiment: one per `experiment.target_sizes`.
+/// The settings of a plain experiment: one per `experiment.target_sizes` (Markov) or
+/// `experiment.target_fractions` (text).
 pub fn settings(config: &ExperimentConfig) -> Vec<Setting> {
     config
-        .experiment
-        .target_sizes
-        .iter()
-        .map(|&n| Setting::target_size(config, n, &config.experiment.methods))
+        .target_settings()
+        .into_iter()
+        .map(|target| Setting::new(target, &config.experiment.methods))
         .collect()
 }
 
@@ -100,6 +103,8 @@ pub struct MethodStages {
 /// The stages of one setting.
 #[derive(Clone, Debug)]
 pub struct SettingStages {
+    /// The tokenizer of a text task.
+    pub corpus: Option<Handle<CorpusStage>>,
     /// The source denoiser.
     pub denoiser: Handle<DenoiserStage>,
     /// The planner, when an order of the setting needs it.
@@ -129,8 +134,15 @@ fn plan_setting<B: AutodiffBackend>(
     let config = &setting.config;
     let g = &config.guidance;
     let tag = setting.label.clone();
+    let corpus = match config.task() {
+        Task::Text(_) => Some(graph.add(CorpusStage {
+            config: config.clone(),
+        })?),
+        Task::Markov(_) => None,
+    };
     let denoiser = graph.add(DenoiserStage {
         config: config.clone(),
+        corpus,
     })?;
     let learned = setting
         .methods
@@ -143,6 +155,7 @@ fn plan_setting<B: AutodiffBackend>(
         Some(graph.add(PlannerStage {
             config: config.clone(),
             denoiser,
+            corpus,
         })?)
     } else {
         None
@@ -150,11 +163,13 @@ fn plan_setting<B: AutodiffBackend>(
     let classifier = graph.add(ClassifierStage {
         config: config.clone(),
         clean: config.ratio.needs_clean_classifier(),
+        corpus,
         tag: tag.clone(),
     })?;
     let ratio = graph.add(RatioStage {
         config: config.clone(),
         classifier,
+        corpus,
         tag: tag.clone(),
     })?;
     let gamma = if fits {
@@ -163,6 +178,7 @@ fn plan_setting<B: AutodiffBackend>(
             denoiser,
             ratio,
             planner: planner.filter(|_| fit_samples),
+            corpus,
             tag: tag.clone(),
         })?)
     } else {
@@ -175,6 +191,7 @@ fn plan_setting<B: AutodiffBackend>(
                 config: config.clone(),
                 method,
                 denoiser: finetune.starts_from_source().then_some(denoiser),
+                corpus,
                 tag: tag.clone(),
             })?),
             None => None,
@@ -188,6 +205,7 @@ fn plan_setting<B: AutodiffBackend>(
             ratio: learned.then_some(ratio),
             gamma: gamma.filter(|_| learned),
             baseline,
+            corpus,
             tag: tag.clone(),
         })?;
         methods.push(MethodStages {
@@ -197,6 +215,7 @@ fn plan_setting<B: AutodiffBackend>(
         });
     }
     Ok(SettingStages {
+        corpus,
         denoiser,
         planner,
         classifier,
@@ -337,7 +356,7 @@ pub fn train<B: AutodiffBackend>(
     options: &RunOptions,
     device: &B::Device,
 ) -> Result<Vec<StageRecord>> {
-    let setting = Setting::target_size(config, config.data.target_size, &config.experiment.methods);
+    let setting = Setting::new(config.own_target(), &config.experiment.methods);
     let root = stages_dir(&options.runs_dir.join(&config.name));
     let mut graph = Graph::<B>::new(&root);
     let stages = plan(&mut graph, std::slice::from_ref(&setting))?.remove(0);

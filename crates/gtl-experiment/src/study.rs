@@ -92,6 +92,7 @@ pub fn run<B: AutodiffBackend>(
     options: &RunOptions,
     device: &B::Device,
 ) -> Result<Study> {
+    config.markov("the ratio study")?;
     if sizes.is_empty() {
         return Err(ExperimentError::config(
             "the ratio study needs at least one target size",
@@ -102,7 +103,7 @@ pub fn run<B: AutodiffBackend>(
     let mut planned = Vec::new();
     for &size in sizes {
         let mut sized = config.clone();
-        sized.data.target_size = size;
+        sized.markov_mut().target_size = size;
         sized
             .validate()
             .map_err(|e| e.under(&format!("target size {size}")))?;
@@ -110,6 +111,7 @@ pub fn run<B: AutodiffBackend>(
         let classifier = graph.add(ClassifierStage {
             config: Arc::new(sized.clone()),
             clean: true,
+            corpus: None,
             tag: tag.clone(),
         })?;
         for variant in VARIANTS {
@@ -119,6 +121,7 @@ pub fn run<B: AutodiffBackend>(
             let ratio = graph.add(RatioStage {
                 config: Arc::new(c),
                 classifier,
+                corpus: None,
                 tag: format!("{tag} {}", variant.label()),
             })?;
             planned.push((size, variant, ratio));

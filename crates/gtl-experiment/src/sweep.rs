@@ -10,7 +10,7 @@ use gtl_eval::Table;
 use gtl_eval::plot::Scale;
 use gtl_models::training::write_atomically;
 
-use crate::config::{ChainSpec, ExperimentConfig};
+use crate::config::{ChainSpec, ExperimentConfig, MarkovData, Task};
 use crate::method::{Method, RatioChoice};
 use crate::report::{
     self, Metrics, Report, SettingResult, ratio_summary, results_table, stage_table,
@@ -27,14 +27,12 @@ fn guided(methods: &[Method]) -> Vec<Method> {
         .collect()
 }
 
-/// Every setting of the grid, axis by axis.
+/// Every setting of the grid, axis by axis: for a Markov task the target sizes, target
+/// diagonal, mixture weight, target-only states, γ and top-n; for a text task the overlap r
+/// at every target fraction, then γ and top-n.
 pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
     let sweep = &config.sweep;
-    let mut settings: Vec<Setting> = sweep
-        .target_sizes
-        .iter()
-        .map(|&n| Setting::target_size(config, n, &config.experiment.methods))
-        .collect();
+    let mut settings = Vec::new();
     let mut add =
         |axis: &str, label: String, value: f64, c: ExperimentConfig, methods: &[Method]| {
             settings.push(Setting {
@@ -45,9 +43,75 @@ pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
                 methods: methods.to_vec(),
             });
         };
+    match config.task() {
+        Task::Markov(base) => {
+            for &n in &sweep.target_sizes {
+                let target = config.with_target_size(n);
+                add(
+                    target.axis,
+                    target.label,
+                    target.value,
+                    target.config,
+                    &config.experiment.methods,
+                );
+            }
+            markov_axes(config, base, &mut add);
+        }
+        Task::Text(_) => {
+            for &r in &sweep.overlap {
+                let mut c = config.clone();
+                c.text.as_mut().expect("a text task").overlap = r;
+                for target in c.target_settings() {
+                    let label = format!("r={r} {}", target.label);
+                    add(
+                        "overlap",
+                        label,
+                        target.value,
+                        target.config,
+                        &config.experiment.methods,
+                    );
+                }
+            }
+        }
+    }
+    let guided_methods = guided(&sweep.methods);
+    if !guided_methods.is_empty() {
+        for &gamma in &sweep.gamma {
+            let mut c = config.clone();
+            c.guidance.gamma = gamma;
+            c.guidance.fit_gamma = false;
+            add("gamma", format!("gamma={gamma}"), gamma, c, &guided_methods);
+        }
+        for &top_n in &sweep.top_n {
+            let mut c = config.clone();
+            c.guidance.top_n = top_n;
+            let value = if top_n == 0 {
+                config.num_tokens().unwrap_or(0)
+            } else {
+                top_n
+            };
+            add(
+                "top_n",
+                format!("top_n={value}"),
+                value as f64,
+                c,
+                &guided_methods,
+            );
+        }
+    }
+    settings
+}
+
+/// The overlap axes of a Markov task: target diagonal, mixture weight, target-only states.
+fn markov_axes(
+    config: &ExperimentConfig,
+    base: &MarkovData,
+    add: &mut impl FnMut(&str, String, f64, ExperimentConfig, &[Method]),
+) {
+    let sweep = &config.sweep;
     for &diag in &sweep.target_diag {
         let mut c = config.clone();
-        c.data.target = ChainSpec::Diagonal { diag };
+        c.markov_mut().target = ChainSpec::Diagonal { diag };
         add(
             "target_diag",
             format!("diag={diag}"),
@@ -58,10 +122,10 @@ pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
     }
     for &weight in &sweep.mixture {
         let mut c = config.clone();
-        c.data.target = ChainSpec::Mixture {
+        c.markov_mut().target = ChainSpec::Mixture {
             weight,
-            a: Box::new(config.data.source.clone()),
-            b: Box::new(config.data.target.clone()),
+            a: Box::new(base.source.clone()),
+            b: Box::new(base.target.clone()),
         };
         add(
             "mixture",
@@ -81,8 +145,8 @@ pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
         .collect();
     for &extra in &sweep.extra_states {
         let mut c = config.clone();
-        c.data.extra_target_states = extra;
-        c.data.extra_target_mass = sweep.extra_mass;
+        c.markov_mut().extra_target_states = extra;
+        c.markov_mut().extra_target_mass = sweep.extra_mass;
         add(
             "extra_states",
             format!("extra={extra}"),
@@ -91,32 +155,6 @@ pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
             &learned,
         );
     }
-    let guided_methods = guided(&sweep.methods);
-    if !guided_methods.is_empty() {
-        for &gamma in &sweep.gamma {
-            let mut c = config.clone();
-            c.guidance.gamma = gamma;
-            c.guidance.fit_gamma = false;
-            add("gamma", format!("gamma={gamma}"), gamma, c, &guided_methods);
-        }
-        for &top_n in &sweep.top_n {
-            let mut c = config.clone();
-            c.guidance.top_n = top_n;
-            let value = if top_n == 0 {
-                config.data.num_states()
-            } else {
-                top_n
-            };
-            add(
-                "top_n",
-                format!("top_n={value}"),
-                value as f64,
-                c,
-                &guided_methods,
-            );
-        }
-    }
-    settings
 }
 
 /// The settings of one axis.
@@ -140,20 +178,35 @@ fn axis_table(metrics: &Metrics) -> Table {
         .map(|s| s.methods.iter().map(|m| m.method).collect())
         .unwrap_or_default();
     let mut columns = vec!["setting".to_string()];
-    columns.extend(methods.iter().map(|m| format!("{m} error (diag)")));
+    let text = metrics.settings.iter().any(|s| s.text_reference.is_some());
+    let cell = if text {
+        "P(target) (MAUVE)"
+    } else {
+        "error (diag)"
+    };
+    columns.extend(methods.iter().map(|m| format!("{m} {cell}")));
     columns.push("ratio MSE target (error variance)".into());
     let mut table = Table::new(columns);
     for s in &metrics.settings {
         let mut row = vec![s.label.clone().into()];
         for name in &methods {
-            row.push(match s.methods.iter().find(|m| m.method == *name) {
-                Some(m) => format!(
-                    "{:.4} ({:.3})",
-                    m.scores.transition_mean_error, m.scores.mean_diagonal
-                )
-                .into(),
-                None => gtl_eval::Cell::Missing,
-            });
+            let m = s.methods.iter().find(|m| m.method == *name);
+            row.push(
+                match (
+                    m.and_then(|m| m.scores.as_ref()),
+                    m.and_then(|m| m.text.as_ref()),
+                ) {
+                    (Some(scores), _) => format!(
+                        "{:.4} ({:.3})",
+                        scores.transition_mean_error, scores.mean_diagonal
+                    )
+                    .into(),
+                    (None, Some(text)) => {
+                        format!("{:.3} ({:.3})", text.p_target.mean, text.mauve).into()
+                    }
+                    (None, None) => gtl_eval::Cell::Missing,
+                },
+            );
         }
         row.push(match overall_target(s) {
             Some((mse, variance)) => format!("{mse:.1} ({variance:.1})").into(),
@@ -178,10 +231,13 @@ pub fn crossover(metrics: &Metrics) -> String {
     let mut previous: Option<(&str, bool)> = None;
     let mut text = String::new();
     for s in &sizes.settings {
-        let (Some(gtl), Some(fine)) = (s.method("gtl"), s.method("full-finetune")) else {
+        let (Some(gtl), Some(fine)) = (
+            s.method("gtl").and_then(|m| m.scores.as_ref()),
+            s.method("full-finetune").and_then(|m| m.scores.as_ref()),
+        ) else {
             continue;
         };
-        let gtl_better = gtl.scores.transition_mean_error < fine.scores.transition_mean_error;
+        let gtl_better = gtl.transition_mean_error < fine.transition_mean_error;
         if let Some((label, true)) = previous
             && !gtl_better
         {
@@ -189,10 +245,7 @@ pub fn crossover(metrics: &Metrics) -> String {
                 text,
                 "Full fine-tuning overtakes GTL between {label} and {}: at {} its \
                  transition error is {:.4} against GTL's {:.4}.",
-                s.label,
-                s.label,
-                fine.scores.transition_mean_error,
-                gtl.scores.transition_mean_error
+                s.label, s.label, fine.transition_mean_error, gtl.transition_mean_error
             );
         }
         previous = Some((&s.label, gtl_better));
@@ -301,7 +354,7 @@ mod tests {
             ]
         );
         let extra = &settings[4];
-        assert_eq!(extra.config.data.extra_target_states, 1);
+        assert_eq!(extra.config.data.as_ref().unwrap().extra_target_states, 1);
         assert!(!extra.methods.iter().any(|m| m.needs_exact_chains()));
         let gamma = &settings[6];
         assert!(!gamma.config.guidance.fit_gamma && gamma.config.guidance.gamma == 2.0);
@@ -310,7 +363,7 @@ mod tests {
             [Method::Gtl, Method::GtlExactRatio, Method::GtlOracles]
         );
         let mix = &settings[3];
-        let (source, target) = mix.config.data.chains().unwrap();
+        let (source, target) = mix.config.data.as_ref().unwrap().chains().unwrap();
         let expected = 0.5 * source.transition()[0][0] + 0.5 * 0.8;
         assert!((target.transition()[0][0] - expected).abs() < 1e-12);
     }

@@ -114,14 +114,14 @@ fn a_ci_sized_experiment_runs_caches_reports_and_keeps_its_pinned_outputs() {
 fn check_metrics_against_samples(config: &ExperimentConfig, run_dir: &Path) {
     let text = std::fs::read_to_string(run_dir.join("metrics.json")).unwrap();
     let metrics: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let n = config.data.states;
+    let n = config.data.as_ref().unwrap().states;
     // The target is diagonal 0.8 with a uniform start (configs/markov-ci.toml).
     let p = |i: usize, j: usize| if i == j { 0.8 } else { 0.2 / (n - 1) as f64 };
     let settings = metrics["settings"].as_array().unwrap();
     assert_eq!(settings.len(), config.experiment.target_sizes.len());
     for (setting, &size) in settings.iter().zip(&config.experiment.target_sizes) {
         let mut c = config.clone();
-        c.data.target_size = size;
+        c.markov_mut().target_size = size;
         let train: HashSet<Vec<u32>> = gtl_experiment::data::TaskData::new(&c)
             .unwrap()
             .target_train
@@ -158,7 +158,7 @@ fn check_metrics_against_samples(config: &ExperimentConfig, run_dir: &Path) {
                     max_error = max_error.max((empirical - p(i, j)).abs());
                 }
             }
-            let tokens = (samples.len() * config.data.length) as f64;
+            let tokens = (samples.len() * config.length()) as f64;
             let memorised =
                 samples.iter().filter(|s| train.contains(*s)).count() as f64 / samples.len() as f64;
             let scores = &m["scores"];
@@ -393,5 +393,104 @@ fn a_gamma_fit_by_samples_drives_the_learned_ratio_samplers() {
     gtl_experiment::report::write(&config, &executed, &run_dir).unwrap();
     let report = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
     assert!(report.contains("samples n-gram log-likelihood"), "{report}");
+    let _ = std::fs::remove_dir_all(&runs);
+}
+
+/// The text task end to end on a slice of the arXiv corpus (configs/arxiv-ci.toml): every
+/// stage, text scores with ordered intervals for every method, the real held-out rows,
+/// decoded samples that match their token ids, the plots, and a cached second run. Skipped,
+/// with the reason printed, when the shared data is absent.
+#[test]
+fn a_ci_sized_text_experiment_runs_and_reports() {
+    let Some(shared) = gtl_data::shared_data_dir() else {
+        eprintln!("skipped: ../shared/data is absent (set GTL_SHARED_DATA to run this test)");
+        return;
+    };
+    let text = include_str!("../../../configs/arxiv-ci.toml").replace(
+        "dir = \"../shared/data/arxiv\"",
+        &format!("dir = {:?}", shared.join("arxiv").display().to_string()),
+    );
+    let config = ExperimentConfig::parse(&text).unwrap();
+    let runs = temp_runs("arxiv");
+    let report = gtl_experiment::run::<TB>(
+        &config,
+        &options(&runs, Arc::new(LogObserver)),
+        &Default::default(),
+    )
+    .unwrap();
+    let run_dir = runs.join(&config.name);
+    assert_eq!(report.metrics.settings.len(), 2);
+    for setting in &report.metrics.settings {
+        let reference = setting.text_reference.as_ref().expect("reference rows");
+        assert!(
+            reference.judge_accuracy > 0.5,
+            "{}",
+            reference.judge_accuracy
+        );
+        assert_eq!(setting.methods.len(), config.experiment.methods.len());
+        for m in &setting.methods {
+            let t = m.text.as_ref().expect("text scores");
+            let p = t.p_target;
+            assert!(
+                0.0 <= p.low && p.low <= p.mean && p.mean <= p.high && p.high <= 1.0,
+                "{p:?}"
+            );
+            assert!(t.perplexity.is_finite() && t.perplexity > 1.0);
+            assert!((0.0..=1.0).contains(&t.mauve));
+            assert!(m.scores.is_none());
+            assert_eq!(m.examples.len(), t.samples.min(3));
+        }
+        let source = setting.method("source").unwrap();
+        assert!(
+            source.nelbo_target.is_some(),
+            "the source model's target NELBO"
+        );
+    }
+    let tokenizer_dir = report
+        .metrics
+        .stages
+        .iter()
+        .find(|s| s.label == "tokenizer")
+        .map(|s| PathBuf::from(&s.dir))
+        .unwrap();
+    let tokenizer =
+        gtl_data::TextTokenizer::from_file(&tokenizer_dir.join("tokenizer.json")).unwrap();
+    let samples = std::fs::read_to_string(run_dir.join("samples/f_1/gtl.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = samples
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), config.guidance.samples);
+    for line in &lines {
+        let tokens: Vec<u32> = serde_json::from_value(line["tokens"].clone()).unwrap();
+        assert_eq!(tokens.len(), config.length());
+        let decoded = gtl_experiment::text::decode_plain(&tokenizer, &tokens);
+        assert_eq!(line["text"].as_str().unwrap(), decoded);
+    }
+    for file in [
+        "report.md",
+        "plots/p-target.png",
+        "plots/mauve.png",
+        "plots/perplexity.png",
+    ] {
+        assert!(run_dir.join(file).is_file(), "{file} missing");
+    }
+    let text = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    for section in [
+        "## Results",
+        "judge's balanced accuracy",
+        "## Samples",
+        "real target (held out)",
+    ] {
+        assert!(text.contains(section), "{section} missing from report.md");
+    }
+    let again = gtl_experiment::run::<TB>(
+        &config,
+        &options(&runs, Arc::new(LogObserver)),
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(again.metrics.stages.iter().all(|s| s.cached));
+    assert_eq!(again.metrics.settings, report.metrics.settings);
     let _ = std::fs::remove_dir_all(&runs);
 }

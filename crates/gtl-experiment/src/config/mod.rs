@@ -7,6 +7,7 @@ mod markov;
 mod model;
 mod plan;
 mod sections;
+mod text;
 
 use std::path::Path;
 
@@ -22,6 +23,7 @@ pub use sections::{
     ClassifierSection, DenoiserSection, FinetuneSection, PlannerSection, ProcessName,
     ProcessSection, RatioSection, validate_training,
 };
+pub use text::{CorpusSpec, TextData, TokenizerSpec, check_fraction};
 
 use crate::method::Method;
 use crate::{ExperimentError, Result};
@@ -38,8 +40,12 @@ pub struct ExperimentConfig {
     /// Seed of the data sets.
     #[serde(default)]
     pub seed: u64,
-    /// The Markov-chain transfer task.
-    pub data: MarkovData,
+    /// The Markov-chain transfer task (`[data]`; exactly one task section is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<MarkovData>,
+    /// The text transfer task (`[text]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextData>,
     /// The forward process.
     pub process: ProcessSection,
     /// The source denoiser.
@@ -94,19 +100,103 @@ impl ExperimentConfig {
         crate::error::to_toml(self, "the resolved configuration")
     }
 
-    /// Real tokens N of both domains.
-    pub fn num_tokens(&self) -> usize {
-        self.data.num_states()
+    /// The task.
+    pub fn task(&self) -> Task<'_> {
+        match (&self.data, &self.text) {
+            (Some(markov), _) => Task::Markov(markov),
+            (None, Some(text)) => Task::Text(text),
+            (None, None) => unreachable!("validate() requires a task section"),
+        }
+    }
+
+    /// The Markov task, or an error naming `what` needs one.
+    pub fn markov(&self, what: &str) -> Result<&MarkovData> {
+        self.data.as_ref().ok_or_else(|| {
+            ExperimentError::config(format!("{what} needs a Markov task ([data] section)"))
+        })
+    }
+
+    /// The Markov task, for settings that vary it.
+    ///
+    /// # Panics
+    /// If the task is not a Markov one.
+    pub fn markov_mut(&mut self) -> &mut MarkovData {
+        self.data.as_mut().expect("a Markov task")
+    }
+
+    /// Real tokens N of both domains (for a text task: of its tokenizer).
+    pub fn num_tokens(&self) -> Result<usize> {
+        match self.task() {
+            Task::Markov(data) => Ok(data.num_states()),
+            Task::Text(text) => crate::text::num_tokens(&text.tokenizer),
+        }
     }
 
     /// Sequence length L.
     pub fn length(&self) -> usize {
-        self.data.length
+        match self.task() {
+            Task::Markov(data) => data.length,
+            Task::Text(text) => text.length,
+        }
     }
 
     /// The forward process over the task's tokens.
     pub fn process(&self) -> Result<Process> {
-        self.process.build(self.num_tokens())
+        self.process.build(self.num_tokens()?)
+    }
+
+    /// The settings of a plain experiment: one per target size (Markov) or target fraction
+    /// (text), each with this config's target set to it.
+    pub fn target_settings(&self) -> Vec<TargetSetting> {
+        match self.task() {
+            Task::Markov(_) => self
+                .experiment
+                .target_sizes
+                .iter()
+                .map(|&n| self.with_target_size(n))
+                .collect(),
+            Task::Text(_) => self
+                .experiment
+                .target_fractions
+                .iter()
+                .map(|&f| self.with_target_fraction(f))
+                .collect(),
+        }
+    }
+
+    /// This config at `n` target sequences (Markov).
+    pub fn with_target_size(&self, n: usize) -> TargetSetting {
+        let mut config = self.clone();
+        config.markov_mut().target_size = n;
+        TargetSetting {
+            label: format!("n={n}"),
+            axis: "target_size",
+            value: n as f64,
+            config,
+        }
+    }
+
+    /// This config at target fraction `f` (text).
+    ///
+    /// # Panics
+    /// If the task is not a text one.
+    pub fn with_target_fraction(&self, f: f64) -> TargetSetting {
+        let mut config = self.clone();
+        config.text.as_mut().expect("a text task").target_fraction = f;
+        TargetSetting {
+            label: format!("f={f}"),
+            axis: "target_fraction",
+            value: f,
+            config,
+        }
+    }
+
+    /// This config's own target setting (`data.target_size` or `text.target_fraction`).
+    pub fn own_target(&self) -> TargetSetting {
+        match self.task() {
+            Task::Markov(data) => self.with_target_size(data.target_size),
+            Task::Text(text) => self.with_target_fraction(text.target_fraction),
+        }
     }
 
     /// Range checks of every key.
@@ -117,7 +207,36 @@ impl ExperimentConfig {
                 self.name
             )));
         }
-        self.data.validate()?;
+        match (&self.data, &self.text) {
+            (Some(data), None) => data.validate()?,
+            (None, Some(text)) => {
+                text.validate()?;
+                if let Some(m) = self
+                    .experiment
+                    .methods
+                    .iter()
+                    .find(|m| m.needs_exact_chains())
+                {
+                    return Err(ExperimentError::config(format!(
+                        "experiment.methods = \"{m}\": uses the exact chains of a Markov task; \
+                         a text task has none"
+                    )));
+                }
+                if self.experiment.target_fractions.is_empty() {
+                    return Err(ExperimentError::config(
+                        "experiment.target_fractions = []: name at least one fraction",
+                    ));
+                }
+                for &f in &self.experiment.target_fractions {
+                    check_fraction("experiment.target_fractions", f)?;
+                }
+            }
+            _ => {
+                return Err(ExperimentError::config(
+                    "name exactly one task: a [data] section (Markov chains) or a [text] section",
+                ));
+            }
+        }
         let process = self.process()?;
         let (vocab, length) = (process.num_states(), self.length());
         let denoiser = self.denoiser.model.trunk(vocab, length, "denoiser.model")?;
@@ -148,24 +267,22 @@ impl ExperimentConfig {
             }
         }
         self.finetune.validate(denoiser.num_blocks)?;
-        self.guidance.validate(self.num_tokens(), length)?;
-        for &size in &self.experiment.target_sizes {
-            check_size(
-                "experiment.target_sizes",
-                size,
-                self.data.validation_fraction,
-            )?;
-        }
-        if self.experiment.target_sizes.is_empty() {
-            return Err(ExperimentError::config(
-                "experiment.target_sizes = []: name at least one target size",
-            ));
+        self.guidance.validate(process.num_tokens, length)?;
+        if let Some(data) = &self.data {
+            if self.experiment.target_sizes.is_empty() {
+                return Err(ExperimentError::config(
+                    "experiment.target_sizes = []: name at least one target size",
+                ));
+            }
+            for &size in &self.experiment.target_sizes {
+                check_size("experiment.target_sizes", size, data.validation_fraction)?;
+            }
+            for &size in &self.sweep.target_sizes {
+                check_size("sweep.target_sizes", size, data.validation_fraction)?;
+            }
         }
         check_methods("experiment.methods", &self.experiment.methods)?;
-        for &size in &self.sweep.target_sizes {
-            check_size("sweep.target_sizes", size, self.data.validation_fraction)?;
-        }
-        self.sweep.validate(self.num_tokens())?;
+        self.sweep.validate(process.num_tokens)?;
         let ratio = self.classifier.ratio_config(&self.ratio);
         // Both sections feed one RatioConfig; name each key under its own section.
         RatioConfig {
@@ -215,6 +332,28 @@ impl ExperimentConfig {
         .iter()
         .any(|m| m.has_dropout())
     }
+}
+
+/// The task of an experiment.
+#[derive(Clone, Copy, Debug)]
+pub enum Task<'a> {
+    /// Markov chains with exact oracles.
+    Markov(&'a MarkovData),
+    /// Text of a corpus.
+    Text(&'a TextData),
+}
+
+/// One target setting of an experiment: the config with its target set.
+#[derive(Clone, Debug)]
+pub struct TargetSetting {
+    /// Short name, e.g. "n=20" or "f=0.05".
+    pub label: String,
+    /// What is varied: "target_size" or "target_fraction".
+    pub axis: &'static str,
+    /// The value.
+    pub value: f64,
+    /// The config.
+    pub config: ExperimentConfig,
 }
 
 /// The name serde gives a unit enum value (its spelling in configs and on the command line).

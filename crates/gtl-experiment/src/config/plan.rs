@@ -9,8 +9,12 @@ use crate::{ExperimentError, Result};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExperimentSection {
-    /// Target data set sizes (each ≥ 2); `data.target_size` is ignored by the experiment.
+    /// Target data set sizes of a Markov task (each ≥ 2); `data.target_size` is ignored by
+    /// the experiment.
     pub target_sizes: Vec<usize>,
+    /// Target fractions of a text task (each in (0, 1]); `text.target_fraction` is ignored by
+    /// the experiment.
+    pub target_fractions: Vec<f64>,
     /// Methods compared, in report order.
     pub methods: Vec<Method>,
 }
@@ -19,6 +23,7 @@ impl Default for ExperimentSection {
     fn default() -> Self {
         ExperimentSection {
             target_sizes: vec![20, 100, 1000],
+            target_fractions: vec![1.0, 0.3, 0.05, 0.01],
             methods: Method::ALL.to_vec(),
         }
     }
@@ -45,6 +50,9 @@ pub struct SweepSection {
     pub top_n: Vec<usize>,
     /// Methods of the overlap, γ and top-n axes.
     pub methods: Vec<Method>,
+    /// Overlap fractions r of a text task (each in [0, 1)), each run at every
+    /// `experiment.target_fractions` with every method.
+    pub overlap: Vec<f64>,
 }
 
 impl Default for SweepSection {
@@ -64,6 +72,7 @@ impl Default for SweepSection {
                 Method::GtlExactRatio,
                 Method::GtlOracles,
             ],
+            overlap: vec![0.0, 0.05, 0.25],
         }
     }
 }
@@ -111,6 +120,11 @@ impl SweepSection {
         if let Some(v) = self.gamma.iter().find(|v| !(**v >= 0.0 && v.is_finite())) {
             return fail(format!(
                 "sweep.gamma = {v}: every value must be a finite number ≥ 0"
+            ));
+        }
+        if let Some(v) = self.overlap.iter().find(|v| !(0.0..1.0).contains(*v)) {
+            return fail(format!(
+                "sweep.overlap = {v}: every value must be in [0, 1)"
             ));
         }
         if let Some(v) = self.top_n.iter().find(|v| **v > states) {

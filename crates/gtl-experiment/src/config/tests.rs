@@ -9,9 +9,9 @@ const DEFAULT: &str = include_str!("../../../../configs/markov-default.toml");
 #[test]
 fn the_default_config_is_valid() {
     let config = ExperimentConfig::parse(DEFAULT).unwrap();
-    assert_eq!(config.data.states, 5);
-    assert_eq!(config.data.length, 20);
-    assert_eq!(config.data.source_size, 10_000);
+    assert_eq!(config.data.as_ref().unwrap().states, 5);
+    assert_eq!(config.data.as_ref().unwrap().length, 20);
+    assert_eq!(config.data.as_ref().unwrap().source_size, 10_000);
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn experiment_sections_are_checked_under_their_own_names() {
         1,
     );
     let config = ExperimentConfig::parse(&text).unwrap();
-    let (source, target) = config.data.chains().unwrap();
+    let (source, target) = config.data.as_ref().unwrap().chains().unwrap();
     assert_eq!((source.num_states(), target.num_states()), (5, 5));
     assert!((target.transition()[0][0] - 0.7 * 0.5).abs() < 1e-12);
     assert_eq!(config.process().unwrap().num_tokens, 5);

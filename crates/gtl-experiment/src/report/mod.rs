@@ -4,6 +4,7 @@
 mod plots;
 mod tables;
 mod text;
+mod text_scores;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use plots::{TARGET_SIZE_AXIS, plots};
 pub use tables::{comparisons, ratio_summary, results_table, stage_table};
 pub use text::report_text;
+pub use text_scores::{TextEvaluator, TextReference, TextScores};
 
 use crate::config::ExperimentConfig;
 use crate::data::TaskData;
@@ -31,6 +33,9 @@ use crate::{ExperimentError, Result};
 /// N-gram length of the memorisation statistics.
 const NGRAM: usize = 4;
 
+/// Decoded samples kept per method (text tasks).
+const EXAMPLES: usize = 3;
+
 /// One method at one setting.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MethodResult {
@@ -38,8 +43,9 @@ pub struct MethodResult {
     pub method: Method,
     /// Its samples (token ids, one JSON array per line), relative to the run folder.
     pub samples_file: String,
-    /// Exact scores against the target and source chains.
-    pub scores: MarkovScores,
+    /// Exact scores against the target and source chains (Markov tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<MarkovScores>,
     /// Memorisation and diversity against the target training set.
     pub sequences: SequenceStats,
     /// Parameters the method trains beyond the shared source denoiser.
@@ -54,8 +60,15 @@ pub struct MethodResult {
     pub denoiser_rows_per_sample: f64,
     /// Ratio passes per sample.
     pub ratio_rows_per_sample: f64,
-    /// NELBO per token on fresh target sequences (baselines only).
+    /// NELBO per token on held-out target sequences (the denoiser-based methods: baselines;
+    /// for text tasks also the source model).
     pub nelbo_target: Option<f64>,
+    /// The text scores (text tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextScores>,
+    /// The first samples, decoded (text tasks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
 }
 
 /// The learned ratio's error against the exact `log h_t` at one setting.
@@ -78,8 +91,9 @@ pub struct SettingResult {
     pub value: f64,
     /// Target training sequences.
     pub target_train: usize,
-    /// The target chain's transition matrix.
-    pub target_transition: Vec<Vec<f64>>,
+    /// The target chain's transition matrix (Markov tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_transition: Option<Vec<Vec<f64>>>,
     /// Every method, in report order.
     pub methods: Vec<MethodResult>,
     /// The learned ratio's error.
@@ -87,6 +101,9 @@ pub struct SettingResult {
     /// The fit of γ (`guidance.fit_gamma`): grid, held-out log-likelihoods, the samples
     /// criterion's scores, chosen γ.
     pub gamma_fit: Option<GammaChoice>,
+    /// The references of the text scores (text tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_reference: Option<TextReference>,
 }
 
 impl SettingResult {
@@ -133,8 +150,15 @@ fn setting_result(
     run_dir: &Path,
 ) -> Result<SettingResult> {
     let c = &setting.config;
-    let data = TaskData::new(c)?;
-    let chains = data.chains("the Markov scores")?;
+    let tokenizer = stages
+        .corpus
+        .map(|h| executed.dir(h).join("tokenizer.json"));
+    let data = TaskData::load(c, tokenizer.as_deref())?;
+    let evaluator = match &tokenizer {
+        Some(path) => Some(TextEvaluator::new(c, path, &data)?),
+        None => None,
+    };
+    let denoiser = executed.summary(stages.denoiser)?;
     let planner = match stages.planner {
         Some(p) => (executed.summary(p)?.parameters, executed.seconds(p)),
         None => (0, 0.0),
@@ -154,7 +178,7 @@ fn setting_result(
         let method = stage.method;
         let stage_dir = executed.dir(stage.samples);
         let source = stage_dir.join("samples.jsonl");
-        let samples = read_samples(&source, Some(c.length()), Some(c.num_tokens()))?;
+        let samples = read_samples(&source, Some(c.length()), Some(c.num_tokens()?))?;
         let relative = PathBuf::from("samples")
             .join(setting.file_label())
             .join(format!("{method}.jsonl"));
@@ -182,15 +206,32 @@ fn setting_result(
                 _ if uses_planner => (planner.0, planner.1, None),
                 _ => (0, 0.0, None),
             };
+        let nelbo_target = match method {
+            Method::Source => nelbo_target.or(denoiser.nelbo_target),
+            _ => nelbo_target,
+        };
+        let scores = match &data.chains {
+            Some(chains) => Some(
+                MarkovScores::compute(&samples, &chains.target, &chains.source, c.length())
+                    .map_err(|e| {
+                        ExperimentError::from(e)
+                            .under(&format!("scoring {method} at {}", setting.label))
+                    })?,
+            ),
+            None => None,
+        };
+        let (text, examples) = match &evaluator {
+            Some(evaluator) => (
+                Some(evaluator.score(&samples)?),
+                evaluator.decode(&samples[..samples.len().min(EXAMPLES)]),
+            ),
+            None => (None, Vec::new()),
+        };
         let count = drawn.samples as f64;
         methods.push(MethodResult {
             method,
             samples_file: relative.display().to_string(),
-            scores: MarkovScores::compute(&samples, &chains.target, &chains.source, c.length())
-                .map_err(|e| {
-                    ExperimentError::from(e)
-                        .under(&format!("scoring {method} at {}", setting.label))
-                })?,
+            scores,
             sequences: SequenceStats::compute(&samples, &data.target_train, NGRAM),
             trained_parameters,
             train_seconds,
@@ -199,6 +240,8 @@ fn setting_result(
             denoiser_rows_per_sample: drawn.stats.denoised_rows as f64 / count,
             ratio_rows_per_sample: drawn.stats.ratio_rows as f64 / count,
             nelbo_target,
+            text,
+            examples,
         });
     }
     Ok(SettingResult {
@@ -206,13 +249,17 @@ fn setting_result(
         axis: setting.axis.clone(),
         value: setting.value,
         target_train: data.target_train.len(),
-        target_transition: chains.target.transition().to_vec(),
+        target_transition: data.chains.as_ref().map(|c| c.target.transition().to_vec()),
         methods,
         ratio: RatioResult {
             estimator: c.ratio.estimator.name().to_string(),
-            bins: read_error_csv(&executed.dir(stages.ratio).join("ratio_error.csv"))?,
+            bins: match data.chains {
+                Some(_) => read_error_csv(&executed.dir(stages.ratio).join("ratio_error.csv"))?,
+                None => Vec::new(),
+            },
         },
         gamma_fit: stages.gamma.map(|g| executed.summary(g)).transpose()?,
+        text_reference: evaluator.map(|e| e.reference()).transpose()?,
     })
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use gtl_eval::plot::{Heatmap, HeatmapGrid, LinePlot, PanelGroup, ReferenceLine, Scale, Series};
 
-use super::{MethodResult, Metrics};
+use super::{MethodResult, Metrics, TextScores};
 use crate::Result;
 
 /// The axis label of the target size in plots and sweep tables.
@@ -17,18 +17,17 @@ fn mean_diagonal(rows: &[Vec<f64>]) -> f64 {
     rows.iter().enumerate().map(|(i, r)| r[i]).sum::<f64>() / rows.len().max(1) as f64
 }
 
-/// One row of heatmaps per setting: the target chain, then every method.
+/// One row of heatmaps per setting: the target chain, then every method (Markov tasks).
 fn heatmaps(metrics: &Metrics, path: &Path) -> Result<()> {
     let titles: Vec<Vec<String>> = metrics
         .settings
         .iter()
         .map(|s| {
             std::iter::once("target chain".to_string())
-                .chain(
-                    s.methods
-                        .iter()
-                        .map(|m| format!("{}: diag {:.3}", m.method, m.scores.mean_diagonal)),
-                )
+                .chain(s.methods.iter().filter_map(|m| {
+                    let scores = m.scores.as_ref()?;
+                    Some(format!("{}: diag {:.3}", m.method, scores.mean_diagonal))
+                }))
                 .collect()
         })
         .collect();
@@ -36,13 +35,19 @@ fn heatmaps(metrics: &Metrics, path: &Path) -> Result<()> {
         .settings
         .iter()
         .zip(&titles)
-        .map(|(s, titles)| PanelGroup {
-            heading: s.label.clone(),
-            panels: std::iter::once(&s.target_transition)
-                .chain(s.methods.iter().map(|m| &m.scores.transition))
-                .zip(titles)
-                .map(|(rows, title)| Heatmap::transition(title, rows))
-                .collect(),
+        .filter_map(|(s, titles)| {
+            let matrices = std::iter::once(s.target_transition.as_ref()?).chain(
+                s.methods
+                    .iter()
+                    .filter_map(|m| m.scores.as_ref().map(|x| &x.transition)),
+            );
+            Some(PanelGroup {
+                heading: s.label.clone(),
+                panels: matrices
+                    .zip(titles)
+                    .map(|(rows, title)| Heatmap::transition(title, rows))
+                    .collect(),
+            })
         })
         .collect();
     HeatmapGrid {
@@ -100,6 +105,9 @@ fn ratio_lines(metrics: &Metrics, domain: &str) -> Vec<Series> {
 /// file names.
 pub fn plots(metrics: &Metrics, dir: &Path, axis: &str, x_scale: Scale) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir).map_err(|e| crate::ExperimentError::io(dir, e))?;
+    if metrics.settings.iter().any(|s| s.text_reference.is_some()) {
+        return text_plots(metrics, dir, axis, x_scale);
+    }
     let mut written = Vec::new();
     heatmaps(metrics, &dir.join("transition-matrices.png"))?;
     written.push("transition-matrices.png".to_string());
@@ -108,7 +116,7 @@ pub fn plots(metrics: &Metrics, dir: &Path, axis: &str, x_scale: Scale) -> Resul
         let targets: Vec<f64> = metrics
             .settings
             .iter()
-            .map(|s| mean_diagonal(&s.target_transition))
+            .filter_map(|s| s.target_transition.as_deref().map(mean_diagonal))
             .collect();
         let shared_target = targets.windows(2).all(|w| (w[0] - w[1]).abs() < 1e-12);
         let diagonal_reference = [ReferenceLine::new(
@@ -120,14 +128,18 @@ pub fn plots(metrics: &Metrics, dir: &Path, axis: &str, x_scale: Scale) -> Resul
                 "transition-error.png",
                 "Mean |transition error| against the target chain",
                 "mean absolute error",
-                (|m: &MethodResult| m.scores.transition_mean_error) as fn(&MethodResult) -> f64,
+                (|m: &MethodResult| {
+                    m.scores
+                        .as_ref()
+                        .map_or(f64::NAN, |s| s.transition_mean_error)
+                }) as fn(&MethodResult) -> f64,
                 &[][..],
             ),
             (
                 "mean-diagonal.png",
                 "Mean diagonal of the sampled transition matrix",
                 "mean diagonal",
-                |m: &MethodResult| m.scores.mean_diagonal,
+                |m: &MethodResult| m.scores.as_ref().map_or(f64::NAN, |s| s.mean_diagonal),
                 if shared_target {
                     &diagonal_reference[..]
                 } else {
@@ -161,6 +173,80 @@ pub fn plots(metrics: &Metrics, dir: &Path, axis: &str, x_scale: Scale) -> Resul
         }
         .write_png(&dir.join("ratio-error.png"))?;
         written.push("ratio-error.png".to_string());
+    }
+    Ok(written)
+}
+
+/// The plots of a text task: P(target) with its intervals, MAUVE and perplexity against the
+/// varied value, with the real held-out target text as the reference line.
+fn text_plots(metrics: &Metrics, dir: &Path, axis: &str, x_scale: Scale) -> Result<Vec<String>> {
+    let reference = metrics
+        .settings
+        .iter()
+        .find_map(|s| s.text_reference.as_ref());
+    let mut written = Vec::new();
+    type Value = fn(&TextScores) -> f64;
+    let plots: [(&str, &str, &str, Value, Scale); 3] = [
+        (
+            "p-target.png",
+            "Mean P(target | sample) of the held-out judge (95 % intervals)",
+            "mean P(target)",
+            |t| t.p_target.mean,
+            Scale::Linear,
+        ),
+        (
+            "mauve.png",
+            "MAUVE on hashed TF-IDF features against held-out target text",
+            "MAUVE",
+            |t| t.mauve,
+            Scale::Linear,
+        ),
+        (
+            "perplexity.png",
+            "Perplexity under the reference target-side language model",
+            "perplexity per word",
+            |t| t.perplexity,
+            Scale::Log,
+        ),
+    ];
+    for (file, title, y_label, value, y_scale) in plots {
+        let mut series = method_lines(metrics, |m| m.text.as_ref().map_or(f64::NAN, value));
+        if file == "p-target.png" {
+            for line in &mut series {
+                let intervals: Vec<(f64, f64)> = metrics
+                    .settings
+                    .iter()
+                    .filter_map(|s| {
+                        let m = s.methods.iter().find(|m| m.method.name() == line.name)?;
+                        let t = m.text.as_ref()?;
+                        Some((t.p_target.low, t.p_target.high))
+                    })
+                    .collect();
+                if intervals.len() == line.points.len() {
+                    line.intervals = Some(intervals);
+                }
+            }
+        }
+        let references: Vec<ReferenceLine> = reference
+            .map(|r| {
+                vec![ReferenceLine::new(
+                    format!("real target text {:.3}", value(&r.target)),
+                    value(&r.target),
+                )]
+            })
+            .unwrap_or_default();
+        LinePlot {
+            title,
+            x_label: axis,
+            y_label,
+            x_scale,
+            y_scale,
+            series: &series,
+            references: &references,
+            ..LinePlot::default()
+        }
+        .write_png(&dir.join(file))?;
+        written.push(file.to_string());
     }
     Ok(written)
 }

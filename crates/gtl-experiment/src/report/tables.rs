@@ -4,10 +4,14 @@ use std::fmt::Write as _;
 
 use gtl_eval::{Cell, ERROR_COLUMNS, Table};
 
-use super::Metrics;
+use super::{Metrics, TextScores};
 
-/// The per-setting, per-method table.
+/// The per-setting, per-method table: the exact scores of a Markov task, the text scores of a
+/// text task.
 pub fn results_table(metrics: &Metrics) -> Table {
+    if metrics.settings.iter().any(|s| s.text_reference.is_some()) {
+        return text_results_table(metrics);
+    }
     let mut table = Table::new([
         "setting",
         "method",
@@ -27,16 +31,17 @@ pub fn results_table(metrics: &Metrics) -> Table {
     ]);
     for s in &metrics.settings {
         for m in &s.methods {
+            let Some(scores) = &m.scores else { continue };
             table.push([
                 s.label.clone().into(),
                 m.method.name().into(),
                 m.gamma.into(),
-                m.scores.mean_diagonal.into(),
-                m.scores.transition_mean_error.into(),
-                m.scores.transition_max_error.into(),
-                m.scores.nll_target.into(),
-                m.scores.nll_source.into(),
-                m.scores.tv.into(),
+                scores.mean_diagonal.into(),
+                scores.transition_mean_error.into(),
+                scores.transition_max_error.into(),
+                scores.nll_target.into(),
+                scores.nll_source.into(),
+                scores.tv.into(),
                 m.sequences.memorised.into(),
                 m.sequences.distinct_sequences.into(),
                 m.trained_parameters.into(),
@@ -44,6 +49,76 @@ pub fn results_table(metrics: &Metrics) -> Table {
                 m.sample_seconds.into(),
                 m.ratio_rows_per_sample.into(),
             ]);
+        }
+    }
+    table
+}
+
+/// The text scores of every setting and method, with the real held-out text of each domain
+/// as reference rows.
+fn text_results_table(metrics: &Metrics) -> Table {
+    let mut table = Table::new([
+        "setting",
+        "method",
+        "gamma",
+        "p_target",
+        "p_target_low",
+        "p_target_high",
+        "mauve",
+        "perplexity",
+        "distinct_2",
+        "repetition",
+        "memorised",
+        "nelbo_target",
+        "trained_parameters",
+        "train_seconds",
+        "sample_seconds",
+        "ratio_rows_per_sample",
+    ]);
+    let row = |setting: &str, name: &str, t: &TextScores| -> Vec<Cell> {
+        vec![
+            setting.into(),
+            name.into(),
+            Cell::Missing,
+            t.p_target.mean.into(),
+            t.p_target.low.into(),
+            t.p_target.high.into(),
+            t.mauve.into(),
+            t.perplexity.into(),
+            t.distinct[1].into(),
+            t.repetition.into(),
+            t.memorised.into(),
+        ]
+    };
+    for s in &metrics.settings {
+        if let Some(reference) = &s.text_reference {
+            for (name, scores) in [
+                ("real target (held out)", &reference.target),
+                ("real source (held out)", &reference.source),
+            ] {
+                let mut cells = row(&s.label, name, scores);
+                cells.extend([
+                    Cell::Missing,
+                    Cell::Missing,
+                    Cell::Missing,
+                    Cell::Missing,
+                    Cell::Missing,
+                ]);
+                table.push(cells);
+            }
+        }
+        for m in &s.methods {
+            let Some(t) = &m.text else { continue };
+            let mut cells = row(&s.label, m.method.name(), t);
+            cells[2] = m.gamma.into();
+            cells.extend([
+                Cell::from(m.nelbo_target),
+                m.trained_parameters.into(),
+                m.train_seconds.into(),
+                m.sample_seconds.into(),
+                m.ratio_rows_per_sample.into(),
+            ]);
+            table.push(cells);
         }
     }
     table
@@ -79,21 +154,46 @@ pub fn comparisons(metrics: &Metrics) -> String {
         let (Some(gtl), Some(fine)) = (s.method("gtl"), s.method("full-finetune")) else {
             continue;
         };
-        let better = if gtl.scores.transition_mean_error < fine.scores.transition_mean_error {
-            "GTL is closer to the target"
-        } else {
-            "full fine-tuning is closer to the target"
-        };
-        let _ = writeln!(
-            text,
-            "- {}: GTL mean diagonal {:.3} (transition error {:.4}), full fine-tune {:.3} \
-             ({:.4}): {better}.",
-            s.label,
-            gtl.scores.mean_diagonal,
-            gtl.scores.transition_mean_error,
-            fine.scores.mean_diagonal,
-            fine.scores.transition_mean_error,
-        );
+        if let (Some(g), Some(f)) = (&gtl.scores, &fine.scores) {
+            let better = if g.transition_mean_error < f.transition_mean_error {
+                "GTL is closer to the target"
+            } else {
+                "full fine-tuning is closer to the target"
+            };
+            let _ = writeln!(
+                text,
+                "- {}: GTL mean diagonal {:.3} (transition error {:.4}), full fine-tune {:.3} \
+                 ({:.4}): {better}.",
+                s.label,
+                g.mean_diagonal,
+                g.transition_mean_error,
+                f.mean_diagonal,
+                f.transition_mean_error,
+            );
+        }
+        if let (Some(g), Some(f)) = (&gtl.text, &fine.text) {
+            let p = |t: &TextScores| {
+                format!(
+                    "{:.3} [{:.3}, {:.3}]",
+                    t.p_target.mean, t.p_target.low, t.p_target.high
+                )
+            };
+            let separated = g.p_target.low > f.p_target.high || f.p_target.low > g.p_target.high;
+            let _ = writeln!(
+                text,
+                "- {}: P(target) GTL {}, full fine-tune {} ({}); MAUVE {:.3} against {:.3}.",
+                s.label,
+                p(g),
+                p(f),
+                if separated {
+                    "intervals apart"
+                } else {
+                    "intervals overlap"
+                },
+                g.mauve,
+                f.mauve
+            );
+        }
     }
     text
 }

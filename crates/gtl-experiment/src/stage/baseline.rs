@@ -14,6 +14,7 @@ use gtl_models::objectives::{DenoiserObjective, nelbo_per_token};
 use gtl_models::training::{load_model_file, module_bytes, seeded, write_atomically};
 use serde::{Deserialize, Serialize};
 
+use super::corpus::{CorpusStage, task_data};
 use super::denoiser::NELBO_DRAWS;
 use super::{DenoiserStage, Handle, Stage, StageContext, StageId};
 use crate::config::ExperimentConfig;
@@ -51,6 +52,8 @@ pub struct BaselineStage {
     pub method: Method,
     /// The source denoiser, for the methods that start from it.
     pub denoiser: Option<Handle<DenoiserStage>>,
+    /// The tokenizer of a text task.
+    pub corpus: Option<Handle<CorpusStage>>,
     /// Label suffix (the setting).
     pub tag: String,
 }
@@ -147,7 +150,11 @@ impl Stage for BaselineStage {
     }
 
     fn inputs(&self) -> Vec<StageId> {
-        self.denoiser.iter().map(|h| h.id).collect()
+        self.denoiser
+            .iter()
+            .map(|h| h.id)
+            .chain(self.corpus.map(|h| h.id))
+            .collect()
     }
 
     fn run<B: AutodiffBackend>(&self, ctx: &StageContext<'_, B>) -> Result<BaselineSummary> {
@@ -160,7 +167,7 @@ impl Stage for BaselineStage {
             }
             None => None,
         };
-        let data = TaskData::new(config)?;
+        let data = task_data(ctx, config, self.corpus)?;
         let model = self.initial_model(source.as_ref(), device)?;
         let parameters = count_params(&model);
         let name = method.name();

@@ -12,9 +12,10 @@ use gtl_models::training::{load_model_file, seeded};
 use gtl_oracle::MarkovDenoiser;
 use serde::{Deserialize, Serialize};
 
-use super::{Stage, StageContext, StageId};
+use super::corpus::{CorpusStage, task_data};
+use super::{Handle, Stage, StageContext, StageId};
 use crate::config::ExperimentConfig;
-use crate::data::{TaskData, unigram_chain};
+use crate::data::unigram_chain;
 use crate::nets::{Fit, denoiser_net};
 use crate::{Result, keys};
 
@@ -28,6 +29,8 @@ pub const NELBO_DRAWS: usize = 4;
 pub struct DenoiserStage {
     /// The experiment.
     pub config: Arc<ExperimentConfig>,
+    /// The tokenizer of a text task.
+    pub corpus: Option<Handle<CorpusStage>>,
 }
 
 /// What the denoiser stage reports.
@@ -45,16 +48,21 @@ pub struct DenoiserSummary {
     pub seconds: f64,
     /// Training sequences per second.
     pub sequences_per_second: f64,
-    /// NELBO per token on fresh source sequences: the trained network.
+    /// NELBO per token on held-out source sequences: the trained network.
     pub nelbo_model: f64,
-    /// The same for the exact oracle denoiser.
-    pub nelbo_oracle: f64,
-    /// The same for the unigram baseline (an i.i.d. chain of the training frequencies).
-    pub nelbo_unigram: f64,
-    /// `nelbo_model - nelbo_oracle`.
-    pub gap_to_oracle: f64,
-    /// The exact negative log-likelihood per token of the same sequences.
-    pub exact_nll_per_token: f64,
+    /// The same for the exact oracle denoiser (Markov tasks).
+    pub nelbo_oracle: Option<f64>,
+    /// The same for the unigram baseline (an i.i.d. chain of the training frequencies;
+    /// Markov tasks).
+    pub nelbo_unigram: Option<f64>,
+    /// `nelbo_model - nelbo_oracle` (Markov tasks).
+    pub gap_to_oracle: Option<f64>,
+    /// The exact negative log-likelihood per token of the same sequences (Markov tasks).
+    pub exact_nll_per_token: Option<f64>,
+    /// NELBO per token of the network on held-out target sequences (text tasks, whose
+    /// source data fixes the target test split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nelbo_target: Option<f64>,
 }
 
 impl Stage for DenoiserStage {
@@ -76,14 +84,14 @@ impl Stage for DenoiserStage {
     }
 
     fn inputs(&self) -> Vec<StageId> {
-        Vec::new()
+        self.corpus.iter().map(|h| h.id).collect()
     }
 
     fn run<B: AutodiffBackend>(&self, ctx: &StageContext<'_, B>) -> Result<DenoiserSummary> {
         let config = &self.config;
         let (device, denoiser) = (ctx.device, &config.denoiser);
         let process = config.process()?;
-        let data = TaskData::new(config)?;
+        let data = task_data(ctx, config, self.corpus)?;
         let net = denoiser_net(config)?;
         let model = seeded::<B, _>(device, denoiser.training.seed, || net.init(device));
         let objective = DenoiserObjective::<B> {
@@ -100,14 +108,7 @@ impl Stage for DenoiserStage {
         };
         let (inference, fitted) = fit.run(model, &objective, &denoiser.training, device)?;
 
-        let test = &data.source_test;
-        let chains = data.chains("the denoiser's oracle score")?;
-        let oracle = MarkovDenoiser::new(chains.source.clone(), process)?;
-        let unigram = MarkovDenoiser::new(
-            unigram_chain(&data.source_train, config.num_tokens())?,
-            process,
-        )?;
-        let nelbo = |model: &dyn gtl_diffusion::Denoiser<B::InnerBackend>| {
+        let nelbo = |model: &dyn gtl_diffusion::Denoiser<B::InnerBackend>, test: &[Vec<u32>]| {
             nelbo_per_token::<B::InnerBackend>(
                 model,
                 &process,
@@ -117,13 +118,29 @@ impl Stage for DenoiserStage {
                 device,
             )
         };
-        let (nelbo_model, nelbo_oracle, nelbo_unigram) =
-            (nelbo(&inference), nelbo(&oracle), nelbo(&unigram));
-        let exact_nll = -test
-            .iter()
-            .map(|x| chains.source.log_likelihood(x))
-            .sum::<f64>()
-            / (test.len() * config.length()) as f64;
+        let test = &data.source_test;
+        let nelbo_model = nelbo(&inference, test);
+        let (mut nelbo_oracle, mut nelbo_unigram, mut exact_nll) = (None, None, None);
+        if let Some(chains) = &data.chains {
+            let oracle = MarkovDenoiser::new(chains.source.clone(), process)?;
+            let unigram = MarkovDenoiser::new(
+                unigram_chain(&data.source_train, config.num_tokens()?)?,
+                process,
+            )?;
+            nelbo_oracle = Some(nelbo(&oracle, test));
+            nelbo_unigram = Some(nelbo(&unigram, test));
+            exact_nll = Some(
+                -test
+                    .iter()
+                    .map(|x| chains.source.log_likelihood(x))
+                    .sum::<f64>()
+                    / (test.len() * config.length()) as f64,
+            );
+        }
+        let nelbo_target = config
+            .text
+            .is_some()
+            .then(|| nelbo(&inference, &data.target_test));
         Ok(DenoiserSummary {
             process: process.kind.name().into(),
             loss: denoiser.loss.name().into(),
@@ -134,8 +151,9 @@ impl Stage for DenoiserStage {
             nelbo_model,
             nelbo_oracle,
             nelbo_unigram,
-            gap_to_oracle: nelbo_model - nelbo_oracle,
+            gap_to_oracle: nelbo_oracle.map(|oracle| nelbo_model - oracle),
             exact_nll_per_token: exact_nll,
+            nelbo_target,
         })
     }
 }

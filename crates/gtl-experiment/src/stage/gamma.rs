@@ -18,10 +18,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::corpus::{CorpusStage, task_data};
 use super::ratio::load_learned_ratio;
 use super::{DenoiserStage, Handle, PlannerStage, RatioStage, Stage, StageContext, StageId};
 use crate::config::{ExperimentConfig, FitCriterion, GuidanceSection};
-use crate::data::TaskData;
 use crate::io::write_jsonl;
 use crate::sampling::scheduled;
 use crate::{Result, keys};
@@ -36,6 +36,8 @@ pub struct GammaStage {
     pub ratio: Handle<RatioStage>,
     /// The planner, when the samples criterion samples in the planner's order.
     pub planner: Option<Handle<PlannerStage>>,
+    /// The tokenizer of a text task.
+    pub corpus: Option<Handle<CorpusStage>>,
     /// Label suffix (the setting).
     pub tag: String,
 }
@@ -145,6 +147,7 @@ impl Stage for GammaStage {
     fn inputs(&self) -> Vec<StageId> {
         let mut inputs = vec![self.denoiser.id, self.ratio.id];
         inputs.extend(self.planner.map(|p| p.id));
+        inputs.extend(self.corpus.map(|h| h.id));
         inputs
     }
 
@@ -155,7 +158,7 @@ impl Stage for GammaStage {
         let input = ctx.input(self.denoiser)?;
         let denoiser = input.stage.load::<B::InnerBackend>(input.dir, device)?;
         let ratio = load_learned_ratio(ctx, self.ratio)?;
-        let data = TaskData::new(config)?;
+        let data = task_data(ctx, config, self.corpus)?;
         let held_out = &data.target_validation;
         let guide = Guide {
             denoiser: &denoiser,

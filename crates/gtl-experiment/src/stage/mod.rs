@@ -6,6 +6,7 @@
 //! [`crate::cache`].
 
 mod baseline;
+mod corpus;
 mod denoiser;
 mod executor;
 mod gamma;
@@ -27,6 +28,7 @@ use crate::observer::Observer;
 use crate::{ExperimentError, Result};
 
 pub use baseline::{BaselineStage, BaselineSummary, target_nelbo};
+pub use corpus::{CorpusStage, CorpusSummary, task_data, tokenizer_path};
 pub use denoiser::{DenoiserStage, DenoiserSummary};
 pub use executor::{Outcome, execute};
 pub use gamma::{GammaChoice, GammaStage, SampleFit, fit_by_samples};

@@ -11,9 +11,9 @@ use gtl_models::PositionNet;
 use gtl_models::training::{load_model_file, seeded};
 use serde::{Deserialize, Serialize};
 
+use super::corpus::{CorpusStage, task_data};
 use super::{DenoiserStage, Handle, Stage, StageContext, StageId};
 use crate::config::ExperimentConfig;
-use crate::data::TaskData;
 use crate::nets::{Fit, planner_net};
 use crate::{Result, keys};
 
@@ -23,6 +23,8 @@ pub struct PlannerStage {
     pub config: Arc<ExperimentConfig>,
     /// The source denoiser it is trained against.
     pub denoiser: Handle<DenoiserStage>,
+    /// The tokenizer of a text task.
+    pub corpus: Option<Handle<CorpusStage>>,
 }
 
 /// What the planner stage reports.
@@ -57,7 +59,9 @@ impl Stage for PlannerStage {
     }
 
     fn inputs(&self) -> Vec<StageId> {
-        vec![self.denoiser.id]
+        let mut inputs = vec![self.denoiser.id];
+        inputs.extend(self.corpus.map(|h| h.id));
+        inputs
     }
 
     fn run<B: AutodiffBackend>(&self, ctx: &StageContext<'_, B>) -> Result<PlannerSummary> {
@@ -65,7 +69,7 @@ impl Stage for PlannerStage {
         let process = config.process()?;
         let input = ctx.input(self.denoiser)?;
         let denoiser = input.stage.load::<B::InnerBackend>(input.dir, device)?;
-        let data = TaskData::new(config)?;
+        let data = task_data(ctx, config, self.corpus)?;
         let objective = PlannerObjective::<B>::new(
             &denoiser,
             process,

@@ -17,6 +17,7 @@ use gtl_models::training::{load_model_file, seeded};
 use gtl_oracle::MarkovLogRatio;
 use serde::{Deserialize, Serialize};
 
+use super::corpus::{CorpusStage, task_data};
 use super::{Handle, Stage, StageContext, StageId};
 use crate::config::ExperimentConfig;
 use crate::data::TaskData;
@@ -63,6 +64,8 @@ pub struct ClassifierStage {
     pub config: Arc<ExperimentConfig>,
     /// Train the clean classifier `c(x_0)` too (the log-r and r estimators need it).
     pub clean: bool,
+    /// The tokenizer of a text task.
+    pub corpus: Option<Handle<CorpusStage>>,
     /// Label suffix (the setting).
     pub tag: String,
 }
@@ -96,10 +99,10 @@ pub struct ClassifierSummary {
     /// The noisy classifier's training.
     pub noisy: Fitted,
     /// All-t MSE of the noisy logit against the exact `log h_t` on source test sequences
-    /// (`noisy_error.csv`: by t).
-    pub noisy_mse_source: f64,
+    /// (`noisy_error.csv`: by t; Markov tasks).
+    pub noisy_mse_source: Option<f64>,
     /// The same on target test sequences.
-    pub noisy_mse_target: f64,
+    pub noisy_mse_target: Option<f64>,
 }
 
 impl Stage for ClassifierStage {
@@ -122,13 +125,13 @@ impl Stage for ClassifierStage {
     }
 
     fn inputs(&self) -> Vec<StageId> {
-        Vec::new()
+        self.corpus.iter().map(|h| h.id).collect()
     }
 
     fn run<B: AutodiffBackend>(&self, ctx: &StageContext<'_, B>) -> Result<ClassifierSummary> {
         let (config, device) = (&self.config, ctx.device);
         let section = &config.classifier;
-        let data = TaskData::new(config)?;
+        let data = task_data(ctx, config, self.corpus)?;
         let process = config.process()?;
         let (clean, clean_scores) = if self.clean {
             let objective = CleanClassifierObjective::<B> {
@@ -153,10 +156,11 @@ impl Stage for ClassifierStage {
                 device,
             )?;
             let classifier = objective.classifier(clean_net);
-            (
-                Some(fitted),
-                Some(clean_scores(&classifier, &data, device)?),
-            )
+            let scores = match data.chains {
+                Some(_) => Some(clean_scores(&classifier, &data, device)?),
+                None => None,
+            };
+            (Some(fitted), scores)
         } else {
             (None, None)
         };
@@ -181,11 +185,22 @@ impl Stage for ClassifierStage {
             &section.training,
             device,
         )?;
-        let chains = data.chains("scoring the noisy classifier")?;
-        let exact = MarkovLogRatio::new(chains.source.clone(), chains.target.clone(), process)?;
-        let errors = ratio_error::<B::InnerBackend>(&noisy_net, &exact, &process, &data, device);
-        write_error_csv(&ctx.dir.join("noisy_error.csv"), &errors)?;
-        let mse = |domain| overall(&errors, domain).map_or(f64::NAN, |r| r.mse);
+        let errors = match &data.chains {
+            Some(chains) => {
+                let exact =
+                    MarkovLogRatio::new(chains.source.clone(), chains.target.clone(), process)?;
+                let errors =
+                    ratio_error::<B::InnerBackend>(&noisy_net, &exact, &process, &data, device);
+                write_error_csv(&ctx.dir.join("noisy_error.csv"), &errors)?;
+                Some(errors)
+            }
+            None => None,
+        };
+        let mse = |domain| {
+            errors
+                .as_ref()
+                .map(|e| overall(e, domain).map_or(f64::NAN, |r| r.mse))
+        };
         Ok(ClassifierSummary {
             source_train: data.source_train.len(),
             target_train: data.target_train.len(),
@@ -253,6 +268,8 @@ pub struct RatioStage {
     pub config: Arc<ExperimentConfig>,
     /// The classifiers it builds on.
     pub classifier: Handle<ClassifierStage>,
+    /// The tokenizer of a text task.
+    pub corpus: Option<Handle<CorpusStage>>,
     /// Label suffix (the setting).
     pub tag: String,
 }
@@ -268,14 +285,14 @@ pub struct RatioSummary {
     pub target_train: usize,
     /// Absent for the noisy-classifier estimator (the classifier stage trained it).
     pub training: Option<Fitted>,
-    /// All-t MSE against the exact `log h_t` on noised source test sequences.
-    pub mse_source: f64,
+    /// All-t MSE against the exact `log h_t` on noised source test sequences (Markov tasks).
+    pub mse_source: Option<f64>,
     /// The same on target test sequences.
-    pub mse_target: f64,
+    pub mse_target: Option<f64>,
     /// MSE with the mean error removed (what guidance sees), source.
-    pub error_variance_source: f64,
+    pub error_variance_source: Option<f64>,
     /// The same, target.
-    pub error_variance_target: f64,
+    pub error_variance_target: Option<f64>,
 }
 
 impl Stage for RatioStage {
@@ -297,13 +314,15 @@ impl Stage for RatioStage {
     }
 
     fn inputs(&self) -> Vec<StageId> {
-        vec![self.classifier.id]
+        let mut inputs = vec![self.classifier.id];
+        inputs.extend(self.corpus.map(|h| h.id));
+        inputs
     }
 
     fn run<B: AutodiffBackend>(&self, ctx: &StageContext<'_, B>) -> Result<RatioSummary> {
         let (config, device) = (&self.config, ctx.device);
         let classifier = ctx.input(self.classifier)?;
-        let data = TaskData::new(config)?;
+        let data = task_data(ctx, config, self.corpus)?;
         let process = config.process()?;
         let (estimator, cycle_weight) = (config.ratio.estimator, config.ratio.cycle_weight);
         let noisy: ScalarNet<B::InnerBackend> = load_model_file(
@@ -355,20 +374,27 @@ impl Stage for RatioStage {
                 (net, Some(fitted))
             }
         };
-        let chains = data.chains("scoring the ratio")?;
-        let exact = MarkovLogRatio::new(chains.source.clone(), chains.target.clone(), process)?;
-        let errors = ratio_error::<B::InnerBackend>(&model, &exact, &process, &data, device);
-        write_error_csv(&ctx.dir.join("ratio_error.csv"), &errors)?;
-        let all = |domain: &str| overall(&errors, domain).expect("an all-t row per domain");
+        let errors = match &data.chains {
+            Some(chains) => {
+                let exact =
+                    MarkovLogRatio::new(chains.source.clone(), chains.target.clone(), process)?;
+                let errors =
+                    ratio_error::<B::InnerBackend>(&model, &exact, &process, &data, device);
+                write_error_csv(&ctx.dir.join("ratio_error.csv"), &errors)?;
+                errors
+            }
+            None => Vec::new(),
+        };
+        let all = |domain: &str| overall(&errors, domain);
         Ok(RatioSummary {
             estimator: estimator.name().into(),
             cycle_weight,
             target_train: data.target_train.len(),
             training,
-            mse_source: all("source").mse,
-            mse_target: all("target").mse,
-            error_variance_source: all("source").error_variance,
-            error_variance_target: all("target").error_variance,
+            mse_source: all("source").map(|b| b.mse),
+            mse_target: all("target").map(|b| b.mse),
+            error_variance_source: all("source").map(|b| b.error_variance),
+            error_variance_target: all("target").map(|b| b.error_variance),
         })
     }
 }

@@ -7,14 +7,14 @@ use burn::tensor::backend::AutodiffBackend;
 use gtl_guidance::GammaSchedule;
 use serde::Serialize;
 
+use super::corpus::{CorpusStage, task_data, tokenizer_path};
 use super::ratio::load_learned_ratio;
 use super::{
     BaselineStage, DenoiserStage, GammaStage, Handle, PlannerStage, RatioStage, Stage,
     StageContext, StageId,
 };
 use crate::config::{ExperimentConfig, PositionOrder};
-use crate::data::TaskData;
-use crate::io::write_jsonl;
+use crate::io::{write_decoded_jsonl, write_jsonl};
 use crate::method::{Method, SamplerChoice};
 use crate::sampling::{Components, SampleSummary, sample_method};
 use crate::{Result, keys};
@@ -35,6 +35,8 @@ pub struct SamplesStage {
     pub gamma: Option<Handle<GammaStage>>,
     /// The baseline's training stage.
     pub baseline: Option<Handle<BaselineStage>>,
+    /// The tokenizer of a text task.
+    pub corpus: Option<Handle<CorpusStage>>,
     /// Label suffix (the setting).
     pub tag: String,
 }
@@ -98,6 +100,7 @@ impl Stage for SamplesStage {
             self.planner.map(|h| h.id),
             self.ratio.map(|h| h.id),
             self.gamma.map(|h| h.id),
+            self.corpus.map(|h| h.id),
         ]
         .into_iter()
         .flatten()
@@ -123,7 +126,7 @@ impl Stage for SamplesStage {
             components.ratio = Some(load_learned_ratio(ctx, handle)?);
         }
         if self.method.needs_exact_chains() {
-            components.chains = TaskData::new(config)?.chains;
+            components.chains = task_data(ctx, config, self.corpus)?.chains.clone();
         }
         let fitted = match self.gamma {
             Some(handle) => Some(ctx.input(handle)?.summary()?.schedule()),
@@ -131,7 +134,19 @@ impl Stage for SamplesStage {
         };
         let gamma: GammaSchedule = self.method.gamma(&config.guidance, fitted.as_ref());
         let samples = sample_method(self.method, &components, config, &gamma, device)?;
-        write_jsonl(&ctx.dir.join("samples.jsonl"), &samples.tokens)?;
+        let path = ctx.dir.join("samples.jsonl");
+        match self.corpus {
+            Some(corpus) => {
+                let tokenizer = crate::text::load_tokenizer(&tokenizer_path(ctx, corpus)?)?;
+                let texts: Vec<String> = samples
+                    .tokens
+                    .iter()
+                    .map(|t| crate::text::decode_plain(&tokenizer, t))
+                    .collect();
+                write_decoded_jsonl(&path, &samples.tokens, &texts)?;
+            }
+            None => write_jsonl(&path, &samples.tokens)?,
+        }
         Ok(SampleSummary::new(self.method, &samples, &gamma, config))
     }
 }
