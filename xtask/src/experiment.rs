@@ -17,8 +17,23 @@ pub struct ExperimentArgs {
     /// Experiment configuration (TOML; `sweep` reads its [sweep] section); default: the
     /// embedded configs/markov-default.toml.
     pub config: Option<PathBuf>,
+    /// Print every network's parameters, the ratio network's share of the denoiser, tokens
+    /// per step and a training-memory estimate, and stop (nothing is trained).
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// A dry run of a configuration.
+struct DryRun(ExperimentConfig);
+
+impl BackendTask for DryRun {
+    type Output = gtl_experiment::dry_run::DryRun;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
+        Ok(gtl_experiment::dry_run::dry_run::<B>(&self.0, &device)?)
+    }
 }
 
 /// An experiment or its sweep, on one backend.
@@ -42,6 +57,14 @@ impl BackendTask for Experiment {
 
 fn execute(args: ExperimentArgs, sweep: bool) -> Result<()> {
     let config = load_config(args.config.as_deref())?;
+    let backend = args.run.backend;
+    if args.dry_run {
+        println!(
+            "{}",
+            dispatch(backend.backend, backend.device, DryRun(config))?
+        );
+        return Ok(());
+    }
     let task = Experiment {
         config,
         options: args.run.options(),

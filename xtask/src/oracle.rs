@@ -90,7 +90,7 @@ impl BackendTask for Draw {
 }
 
 /// Fails early when `path` cannot be written (its folder is created when missing).
-fn check_writable(path: &Path) -> Result<()> {
+pub fn check_writable(path: &Path) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("--out {}: cannot create its folder", path.display()))?;

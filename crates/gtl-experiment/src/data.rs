@@ -75,13 +75,15 @@ impl TaskData {
         };
         let docs = text::documents(spec)?;
         let windows = |d: &[gtl_data::Document]| text::windows(tokenizer, d, spec.length);
+        let held_out =
+            |d: &[gtl_data::Document]| -> Result<_> { Ok(spread(windows(d)?, spec.eval_windows)) };
         let data = TaskData {
             source_train: windows(&docs.source_train)?,
-            source_validation: windows(&docs.source_validation)?,
-            source_test: windows(&docs.source_test)?,
+            source_validation: held_out(&docs.source_validation)?,
+            source_test: held_out(&docs.source_test)?,
             target_train: windows(&docs.target_train)?,
-            target_validation: windows(&docs.target_validation)?,
-            target_test: windows(&docs.target_test)?,
+            target_validation: held_out(&docs.target_validation)?,
+            target_test: held_out(&docs.target_test)?,
             chains: None,
         };
         for (name, split) in [
@@ -148,6 +150,25 @@ impl TaskData {
             .cloned()
             .collect()
     }
+}
+
+/// At most `max` of `items` (0: all), evenly spread over them, in order.
+pub fn spread<T>(items: Vec<T>, max: usize) -> Vec<T> {
+    if max == 0 || items.len() <= max {
+        return items;
+    }
+    let step = items.len() as f64 / max as f64;
+    let mut picks = (0..max).map(|i| (i as f64 * step) as usize).peekable();
+    items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            (picks.peek() == Some(&i)).then(|| {
+                picks.next();
+                item
+            })
+        })
+        .collect()
 }
 
 /// Train/validation split of a data set: the last `fraction` is held out.

@@ -49,7 +49,7 @@ fn source_text(t: &TextData) -> Result<String> {
     Ok(format!(
         "[source-text]\ncorpus = {:?}\nfiles:\n{}source = {:?}\ntarget = {:?}\nlength = {}\n\
          validation_fraction = {:?}\ntest_fraction = {:?}\nsplit_seed = {}\noverlap = {:?}\n\
-         max_documents = {}\ntokenizer = {tokenizer}\n",
+         max_documents = {}\neval_windows = {}\ntokenizer = {tokenizer}\n",
         t.corpus,
         crate::text::corpus_fingerprint(t)?,
         t.source,
@@ -60,6 +60,7 @@ fn source_text(t: &TextData) -> Result<String> {
         t.split_seed,
         t.overlap,
         t.max_documents,
+        t.eval_windows,
     ))
 }
 

@@ -494,3 +494,81 @@ fn a_ci_sized_text_experiment_runs_and_reports() {
     assert_eq!(again.metrics.settings, report.metrics.settings);
     let _ = std::fs::remove_dir_all(&runs);
 }
+
+/// `sample` and `evaluate` on a finished CI-sized Markov run: gtl drawn again with the
+/// report's γ and seed gives the report's samples and row; another γ gives another row; a
+/// method the run did not train, an unknown setting and a samples file with an
+/// out-of-range token are refused with a message naming them.
+#[test]
+fn samples_drawn_again_from_a_finished_run_reproduce_the_report() {
+    use gtl_experiment::finished::{FinishedRun, SamplerOverrides};
+    let text = CI.replace(
+        "target_sizes = [20, 60]\n\n[sweep]",
+        "target_sizes = [20]\nmethods = [\"source\", \"gtl\"]\n\n[sweep]",
+    );
+    let config = ExperimentConfig::parse(&text).unwrap();
+    let runs = temp_runs("sample");
+    let report = gtl_experiment::run::<TB>(
+        &config,
+        &options(&runs, Arc::new(LogObserver)),
+        &Default::default(),
+    )
+    .unwrap();
+    let run = FinishedRun::open(&runs.join(&config.name)).unwrap();
+    let setting = run.setting(Some("n=20")).unwrap();
+    let observer: Arc<dyn Observer> = Arc::new(LogObserver);
+    let device = Default::default();
+    let method = gtl_experiment::Method::Gtl;
+    let reported = report.metrics.settings[0].method("gtl").unwrap();
+    let same = SamplerOverrides {
+        gamma: Some(reported.gamma),
+        samples: Some(config.guidance.samples),
+        seed: Some(config.guidance.seed),
+        ..SamplerOverrides::default()
+    };
+    let drawn = run
+        .sample::<TB>(&setting, method, &same, &observer, &device)
+        .unwrap();
+    let reported_file = runs.join(&config.name).join(&reported.samples_file);
+    let out = runs.join("again.jsonl");
+    gtl_experiment::io::write_jsonl(&out, &drawn.tokens).unwrap();
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&reported_file).unwrap()
+    );
+    let evaluation = run.evaluate::<TB>(&setting, &out).unwrap();
+    assert_eq!(evaluation.scores.as_ref(), reported.scores.as_ref());
+    assert_eq!(evaluation.sequences, reported.sequences);
+
+    let other = SamplerOverrides {
+        gamma: Some(1.5),
+        ..same.clone()
+    };
+    let drawn = run
+        .sample::<TB>(&setting, method, &other, &observer, &device)
+        .unwrap();
+    assert_eq!(drawn.summary.gamma, 1.5);
+    gtl_experiment::io::write_jsonl(&out, &drawn.tokens).unwrap();
+    let evaluation = run.evaluate::<TB>(&setting, &out).unwrap();
+    assert_ne!(evaluation.scores.as_ref(), reported.scores.as_ref());
+
+    let err = run
+        .sample::<TB>(
+            &setting,
+            gtl_experiment::Method::Lora,
+            &same,
+            &observer,
+            &device,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("did not train method lora"), "{err}");
+    let err = run.setting(Some("n=7")).unwrap_err().to_string();
+    assert!(err.contains("n=7") && err.contains("n=20"), "{err}");
+    std::fs::write(&out, "[0,1,2,0,1]\n[0,1,9,0,1]\n").unwrap();
+    let err = run.evaluate::<TB>(&setting, &out).unwrap_err().to_string();
+    assert!(err.contains("line 2: token 9 is out of range"), "{err}");
+    let err = FinishedRun::open(&runs).unwrap_err().to_string();
+    assert!(err.contains("no run.json"), "{err}");
+    let _ = std::fs::remove_dir_all(&runs);
+}

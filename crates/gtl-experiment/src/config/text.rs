@@ -81,6 +81,15 @@ pub struct TextData {
     /// seconds-long runs on a slice of the corpus.
     #[serde(default)]
     pub max_documents: usize,
+    /// At most this many windows in each validation and test set of the networks (evenly
+    /// spread over the split; 0: all): the NELBO of a 4,096-token vocabulary costs a
+    /// 4,096-wide softmax per token, so whole splits would dominate a CPU run.
+    #[serde(default = "default_eval_windows")]
+    pub eval_windows: usize,
+}
+
+fn default_eval_windows() -> usize {
+    256
 }
 
 fn default_held_out() -> f64 {

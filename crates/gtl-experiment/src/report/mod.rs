@@ -141,6 +141,31 @@ pub struct Metrics {
     pub seconds: f64,
 }
 
+/// The task's scores of `samples`: exact Markov scores where the data has chains, text
+/// scores where there is an evaluator, memorisation and diversity always.
+pub fn score_samples(
+    data: &TaskData,
+    evaluator: Option<&TextEvaluator>,
+    samples: &[Vec<u32>],
+    length: usize,
+) -> Result<(Option<MarkovScores>, SequenceStats, Option<TextScores>)> {
+    let scores = match &data.chains {
+        Some(chains) => Some(MarkovScores::compute(
+            samples,
+            &chains.target,
+            &chains.source,
+            length,
+        )?),
+        None => None,
+    };
+    let text = evaluator.map(|e| e.score(samples)).transpose()?;
+    Ok((
+        scores,
+        SequenceStats::compute(samples, &data.target_train, NGRAM),
+        text,
+    ))
+}
+
 /// Scores one setting from its stages' outputs; copies each method's samples into
 /// `run_dir/samples/<setting>/<method>.jsonl`.
 fn setting_result(
@@ -210,29 +235,19 @@ fn setting_result(
             Method::Source => nelbo_target.or(denoiser.nelbo_target),
             _ => nelbo_target,
         };
-        let scores = match &data.chains {
-            Some(chains) => Some(
-                MarkovScores::compute(&samples, &chains.target, &chains.source, c.length())
-                    .map_err(|e| {
-                        ExperimentError::from(e)
-                            .under(&format!("scoring {method} at {}", setting.label))
-                    })?,
-            ),
-            None => None,
-        };
-        let (text, examples) = match &evaluator {
-            Some(evaluator) => (
-                Some(evaluator.score(&samples)?),
-                evaluator.decode(&samples[..samples.len().min(EXAMPLES)]),
-            ),
-            None => (None, Vec::new()),
+        let (scores, sequences, text) =
+            score_samples(&data, evaluator.as_ref(), &samples, c.length())
+                .map_err(|e| e.under(&format!("scoring {method} at {}", setting.label)))?;
+        let examples = match &evaluator {
+            Some(evaluator) => evaluator.decode(&samples[..samples.len().min(EXAMPLES)]),
+            None => Vec::new(),
         };
         let count = drawn.samples as f64;
         methods.push(MethodResult {
             method,
             samples_file: relative.display().to_string(),
             scores,
-            sequences: SequenceStats::compute(&samples, &data.target_train, NGRAM),
+            sequences,
             trained_parameters,
             train_seconds,
             sample_seconds: drawn.stats.seconds,
@@ -358,6 +373,7 @@ pub fn run<B: AutodiffBackend>(
     let run_dir = options.runs_dir.join(&config.name);
     std::fs::create_dir_all(&run_dir).map_err(|e| ExperimentError::io(&run_dir, e))?;
     write_atomically(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+    crate::finished::RunMarker::of(config).write(&run_dir)?;
     let executed = execute_settings::<B>(settings(config), &stages_dir(&run_dir), options, device)?;
     write(config, &executed, &run_dir)
 }
