@@ -7,7 +7,7 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Subcommand};
 use gtl_experiment::bench::{CostRow, GuidanceBench, cost_table, write_results};
-use gtl_experiment::config::Preset;
+use gtl_experiment::config::{ModelSection, Preset};
 
 use crate::BackendArgs;
 use crate::backend::{BackendTask, dispatch};
@@ -35,6 +35,9 @@ pub struct GuidanceBenchArgs {
     /// Samples per exact-guidance measurement (it costs L·N ratio passes per step).
     #[arg(long, default_value_t = 2)]
     exact_samples: usize,
+    /// Steps of exact guidance before its final step (0: L, like the scheduled samplers).
+    #[arg(long, default_value_t = 0)]
+    exact_steps: usize,
     /// Candidate counts n of scheduled GTL.
     #[arg(long, value_delimiter = ',', default_value = "16,64")]
     top_n: Vec<usize>,
@@ -47,6 +50,11 @@ pub struct GuidanceBenchArgs {
     /// Network preset of the ratio network (smaller than the denoiser, as in GTL).
     #[arg(long, default_value = "tiny", value_parser = parse_preset)]
     ratio_preset: Preset,
+    /// Take the denoiser's and the ratio network's sizes from this experiment's
+    /// [denoiser.model] and [classifier.model] (or [ratio.model] for the log-r and r
+    /// estimators) instead of the presets.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Output folder.
     #[arg(long, default_value = "runs/bench-guidance")]
     out: PathBuf,
@@ -85,10 +93,33 @@ fn guidance(args: GuidanceBenchArgs) -> Result<()> {
         length: args.length,
         samples: args.samples,
         exact_samples: args.exact_samples,
+        exact_steps: args.exact_steps,
         top_n: args.top_n.clone(),
         chunk_rows: args.chunk_rows,
-        preset: args.preset,
-        ratio_preset: args.ratio_preset,
+        denoiser: ModelSection {
+            preset: args.preset,
+            ..ModelSection::default()
+        },
+        ratio: ModelSection {
+            preset: args.ratio_preset,
+            ..ModelSection::default()
+        },
+    };
+    let bench = match &args.config {
+        Some(path) => {
+            let config = crate::load_config(Some(path))?;
+            let ratio = if config.ratio.needs_clean_classifier() {
+                config.ratio.model.clone()
+            } else {
+                config.classifier.model.clone()
+            };
+            GuidanceBench {
+                denoiser: config.denoiser.model.clone(),
+                ratio,
+                ..bench
+            }
+        }
+        None => bench,
     };
     bench.validate()?;
     let mut rows = Vec::new();

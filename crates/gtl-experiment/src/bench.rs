@@ -16,12 +16,12 @@ use gtl_guidance::{
     TaylorRatio,
 };
 use gtl_models::training::write_atomically;
-use gtl_models::{DenoiserNet, DenoiserNetConfig, ScalarNet, ScalarNetConfig, TrunkConfig};
+use gtl_models::{DenoiserNet, DenoiserNetConfig, ScalarNet, ScalarNetConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Preset;
+use crate::config::ModelSection;
 use crate::error::to_json;
 use crate::{ExperimentError, Result};
 
@@ -36,14 +36,17 @@ pub struct GuidanceBench {
     pub samples: usize,
     /// Samples per exact-guidance measurement (it costs L·N ratio passes per step).
     pub exact_samples: usize,
+    /// Steps of exact guidance before its final step (0: L, the scheduled samplers' count);
+    /// at large N one step is what can be afforded, and the rows report the cost as measured.
+    pub exact_steps: usize,
     /// Candidate counts n of scheduled GTL.
     pub top_n: Vec<usize>,
     /// Largest batch of candidate sequences per ratio call.
     pub chunk_rows: usize,
-    /// Network preset of the denoiser.
-    pub preset: Preset,
-    /// Network preset of the ratio network.
-    pub ratio_preset: Preset,
+    /// The denoiser's size (a preset and overrides, as in a config's `[denoiser.model]`).
+    pub denoiser: ModelSection,
+    /// The ratio network's size (as a config's `[classifier.model]` or `[ratio.model]`).
+    pub ratio: ModelSection,
 }
 
 impl GuidanceBench {
@@ -189,8 +192,8 @@ fn measure<B: AutodiffBackend>(
         let device = device.clone();
         let (length, args) = (bench.length, bench);
         let process = Process::new(ProcessKind::Absorbing, vocab, Schedule::default())?;
-        let trunk = TrunkConfig::preset(args.preset.name(), vocab + 1, length)?;
-        let ratio_trunk = TrunkConfig::preset(args.ratio_preset.name(), vocab + 1, length)?;
+        let trunk = args.denoiser.trunk(vocab + 1, length, "denoiser")?;
+        let ratio_trunk = args.ratio.trunk(vocab + 1, length, "ratio")?;
         B::seed(&device, 0);
         let denoiser: DenoiserNet<B::InnerBackend> =
             DenoiserNetConfig::new(trunk, vocab, true).init(&device);
@@ -260,12 +263,20 @@ fn measure<B: AutodiffBackend>(
             Ok(all.sample(guide(Scorer::Taylor(&taylor)), count, length, &device, rng)?)
         })?;
         let exact_sampler = ExactGuidance {
-            steps: length,
+            steps: if args.exact_steps == 0 {
+                length
+            } else {
+                args.exact_steps
+            },
             t_end: 1e-5,
             gamma: GammaSchedule::Constant(1.0),
             batch_size: args.exact_samples,
         };
-        measure("exact".into(), args.exact_samples, &mut |count, rng| {
+        let exact_name = match args.exact_steps {
+            0 => "exact".to_string(),
+            steps => format!("exact {steps}+1 steps"),
+        };
+        measure(exact_name, args.exact_samples, &mut |count, rng| {
             Ok(exact_sampler.sample(guide(exact), count, length, &device, rng)?)
         })?;
         Ok(rows)
