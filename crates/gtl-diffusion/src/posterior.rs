@@ -86,15 +86,15 @@ pub fn model_posterior<B: Backend>(
     let [batch, length, _] = log_x0.dims();
     let x = log_x0.exp();
     let onehot = one_hot_real(z_t.clone(), n);
-    let (kt, ks, kst) = (
-        process.kernel(t),
-        if s > 0.0 {
-            process.kernel(s)
-        } else {
-            KernelEntries::IDENTITY
-        },
-        process.transition(s, t),
-    );
+    // s = 0 is the clean sequence: the identity kernel, and the whole kernel to t as the
+    // transition (a schedule with σ̄(0) > 0, like the geometric one, would otherwise leave a
+    // masked position's probabilities summing to a_t(0 → t)/a_t ≠ 1).
+    let kt = process.kernel(t);
+    let (ks, kst) = if s > 0.0 {
+        (process.kernel(s), process.transition(s, t))
+    } else {
+        (KernelEntries::IDENTITY, kt)
+    };
 
     let real = if kt.jump <= 0.0 {
         onehot.clone()

@@ -17,14 +17,25 @@ type TB = NdArray;
 type Dense = Vec<Vec<f64>>;
 
 fn processes(n: usize) -> Vec<Process> {
+    processes_with(n, Schedule::default())
+}
+
+fn processes_with(n: usize, schedule: Schedule) -> Vec<Process> {
     [
         ProcessKind::Absorbing,
         ProcessKind::Uniform,
         ProcessKind::Roulette { mask_rate: 0.7 },
     ]
     .into_iter()
-    .map(|kind| Process::new(kind, n, Schedule::default()).unwrap())
+    .map(|kind| Process::new(kind, n, schedule).unwrap())
     .collect()
+}
+
+/// Every process under the log-linear and the geometric schedule (σ̄(0) > 0 for the latter).
+fn processes_all_schedules(n: usize) -> Vec<Process> {
+    let mut all = processes(n);
+    all.extend(processes_with(n, Schedule::geometric()));
+    all
 }
 
 /// The rate matrix as a dense matrix built from its definition (MATH.md §2), not from the
@@ -227,15 +238,17 @@ fn host(t: Tensor<TB, 3>) -> Vec<f64> {
 fn model_posterior_equals_brute_force_bayes() {
     let (batch, length) = (3, 6);
     for n in [3, 5] {
-        for process in processes(n) {
+        for process in processes_all_schedules(n) {
             let (probs, tokens) = random_inputs(&process, batch, length, 7);
             let q = dense_rate(&process);
             let states = process.num_states();
             for &(t, s) in &[(0.9, 0.6), (0.3, 0.29), (0.5, 0.0)] {
+                // s = 0 is the clean sequence, whatever σ̄(0) the schedule has.
+                let noise_s = if s > 0.0 { process.total_noise(s) } else { 0.0 };
                 let (p_t, p_s, p_st) = (
                     expm(&q, process.total_noise(t)),
-                    expm(&q, process.total_noise(s)),
-                    expm(&q, process.total_noise(t) - process.total_noise(s)),
+                    expm(&q, noise_s),
+                    expm(&q, process.total_noise(t) - noise_s),
                 );
                 let (x0, z) = to_tensors(&probs, &tokens, batch, length, n);
                 let got = host(model_posterior(&process, x0.log(), z, t, s));
@@ -268,8 +281,9 @@ fn model_posterior_equals_brute_force_bayes() {
                     for y in 0..states {
                         assert!(
                             (got_row[y] - expected[y]).abs() < 2e-5,
-                            "{:?} t={t} s={s} z={x} y={y}: {} vs {}",
+                            "{:?} {:?} t={t} s={s} z={x} y={y}: {} vs {}",
                             process.kind,
+                            process.schedule,
                             got_row[y],
                             expected[y]
                         );
@@ -462,7 +476,7 @@ fn categorical_draws_follow_the_probabilities_and_skip_zero_mass() {
     let rows = 20_000;
     let data: Vec<f32> = (0..rows).flat_map(|_| p).collect();
     let probs = Tensor::<TB, 3>::from_data(TensorData::new(data, [rows, 1, 5]), &device);
-    let draws = super::sampler::draw_categorical(probs, &mut rng);
+    let draws = super::sampler::draw_categorical(probs, &mut rng).unwrap();
     for (k, &pk) in p.iter().enumerate() {
         let freq = draws.iter().filter(|&&d| d as usize == k).count() as f64 / rows as f64;
         let pk = f64::from(pk);
@@ -471,5 +485,88 @@ fn categorical_draws_follow_the_probabilities_and_skip_zero_mass() {
             (freq - pk).abs() <= tolerance,
             "category {k}: {freq} vs {pk}"
         );
+    }
+}
+
+#[test]
+fn categorical_draws_refuse_nan_infinite_and_zero_mass() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let device = Default::default();
+    for (bad, expected) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf"), (0.0, "0")] {
+        // Row 1, position 2 is the broken one; the other entries are valid.
+        let mut data = vec![0.25f32; 2 * 3 * 4];
+        let at = (3 + 2) * 4;
+        if bad == 0.0 {
+            data[at..at + 4].fill(0.0);
+        } else {
+            data[at + 1] = bad;
+        }
+        let probs = Tensor::<TB, 3>::from_data(TensorData::new(data, [2, 3, 4]), &device);
+        let err = super::sampler::draw_categorical(probs, &mut rng).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("row 1, position 2") && message.contains(expected),
+            "{message}"
+        );
+    }
+}
+
+/// Not time-conditioned, token 0 impossible (log-probability -inf), the rest uniform.
+struct NeverZero {
+    n: usize,
+}
+
+impl Denoiser<TB> for NeverZero {
+    fn num_tokens(&self) -> usize {
+        self.n
+    }
+
+    fn log_probs(&self, tokens: Tensor<TB, 2, Int>, _t: Tensor<TB, 1>) -> Tensor<TB, 3> {
+        let [batch, length] = tokens.dims();
+        let uniform = -((self.n - 1) as f32).ln();
+        let mut row = vec![uniform; self.n];
+        row[0] = f32::NEG_INFINITY;
+        let data: Vec<f32> = (0..batch * length).flat_map(|_| row.clone()).collect();
+        Tensor::from_data(
+            TensorData::new(data, [batch, length, self.n]),
+            &tokens.device(),
+        )
+    }
+
+    fn time_conditioned(&self) -> bool {
+        false
+    }
+}
+
+/// The ancestral sampler re-uses the predictions of rows that did not change; a -inf
+/// log-probability in a re-used row must stay -inf (a zero-probability token is never drawn)
+/// rather than turn into NaN.
+#[test]
+fn ancestral_cache_keeps_impossible_tokens_impossible() {
+    use crate::sampler::{Ancestral, Sampler};
+    let process = Process::new(ProcessKind::Absorbing, 4, Schedule::default()).unwrap();
+    let denoiser = NeverZero { n: 4 };
+    let sampler = Ancestral {
+        steps: 64,
+        t_end: 1e-5,
+        batch_size: 16,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let samples = Sampler::<TB>::sample(
+        &sampler,
+        &denoiser,
+        &process,
+        16,
+        8,
+        &Default::default(),
+        &mut rng,
+    )
+    .unwrap();
+    assert!(
+        samples.stats.denoised_rows < 16 * 65,
+        "the cache was not used"
+    );
+    for row in &samples.tokens {
+        assert!(row.iter().all(|&t| (1..4).contains(&t)), "{row:?}");
     }
 }

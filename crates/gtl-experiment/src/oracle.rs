@@ -100,6 +100,8 @@ impl OracleSampling {
                 GammaSchedule::Constant(self.gamma)
                     .validate("gamma")
                     .map_err(ExperimentError::from)?;
+                MarkovLogRatio::new(self.chain.clone(), target.clone(), self.process)?
+                    .require_source_support()?;
             }
         }
         Ok(())
@@ -219,16 +221,22 @@ impl std::fmt::Display for Check {
     }
 }
 
+/// Whether every sequence of `length` tokens over `states` can be enumerated for a check
+/// (`N^L` at most [`MAX_ENUMERATED`]).
+pub fn check_enumerable(states: usize, length: usize) -> Result<()> {
+    if (states as f64).powi(length.min(i32::MAX as usize) as i32) > MAX_ENUMERATED as f64 {
+        return Err(ExperimentError::config(format!(
+            "N^L = {states}^{length} sequences are too many to enumerate (at most \
+             {MAX_ENUMERATED})"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks `samples` of `length` tokens against `chain` (200 null replicates seeded from
 /// `seed`); fails when `N^L` is too large to enumerate.
 pub fn check(chain: &MarkovChain, samples: &[Vec<u32>], length: usize, seed: u64) -> Result<Check> {
-    let states = chain.num_states() as f64;
-    if states.powi(length as i32) > MAX_ENUMERATED as f64 {
-        return Err(ExperimentError::config(format!(
-            "N^L = {}^{length} sequences are too many to enumerate (at most {MAX_ENUMERATED})",
-            chain.num_states()
-        )));
-    }
+    check_enumerable(chain.num_states(), length)?;
     let tv = total_variation(samples, chain, length)?;
     let null_q99 = tv_null_quantile(chain, length, samples.len(), 200, 0.99, seed ^ 0x5eed)?;
     let chi = chi_square(samples, chain, length)?;
@@ -270,6 +278,13 @@ pub fn check_samplers<B: Backend>(
     device: &B::Device,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<SamplerCheck>> {
+    // Before any chain is built or any sample drawn: a check that cannot run is an error now.
+    if states < 2 || length == 0 || samples == 0 {
+        return Err(ExperimentError::config(
+            "states must be at least 2, length and samples at least 1",
+        ));
+    }
+    check_enumerable(states, length)?;
     let mut rows = Vec::new();
     for &(chain_seed, process, sampler, steps) in settings {
         progress(&format!("{process:?} {sampler:?} {steps} steps"));

@@ -109,6 +109,7 @@ pub fn sample_method<B: Backend>(
         RatioChoice::Exact => {
             let chains = chains()?;
             exact = MarkovLogRatio::new(chains.source.clone(), chains.target.clone(), *process)?;
+            exact.require_source_support()?;
             &exact
         }
     };

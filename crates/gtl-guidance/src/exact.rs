@@ -84,7 +84,7 @@ impl<B: Backend> GuidedSampler<B> for ExactGuidance {
                         &mut samples,
                     )
                 };
-                tokens = draw_categorical(probs, rng);
+                tokens = draw_categorical(probs, rng)?;
             }
             samples.tokens = tokens.chunks(length).map(<[u32]>::to_vec).collect();
             Ok::<_, DiffusionError>(samples)
@@ -152,8 +152,13 @@ fn reweight<B: Backend>(
     let logits =
         (real.clone().log() + log_r.mul_scalar(gamma)).mask_fill(impossible, f32::NEG_INFINITY);
     let top = logits.clone().max_dim(2);
-    // Positions without real-token mass keep the unguided probabilities.
-    let keep = top.clone().is_inf().expand([rows, length, n]);
+    // Positions without real-token mass keep the unguided probabilities. A +inf top (an
+    // infinite ratio where the posterior allows the token) is not one of them: it leaves NaN,
+    // which the draw refuses with an error.
+    let keep = top
+        .clone()
+        .equal_elem(f32::NEG_INFINITY)
+        .expand([rows, length, n]);
     let weights =
         (logits - top.mask_fill(keep.clone().slice([0..rows, 0..length, 0..1]), 0.0)).exp();
     let guided = (weights.clone() * real_mass / weights.sum_dim(2).clamp_min(f32::MIN_POSITIVE))

@@ -62,16 +62,32 @@ impl GammaFit {
 }
 
 /// The value of `grid` whose score (same index in `scores`) is highest; the last on ties.
+/// A score of `-inf` (the held-out data impossible under that γ) is allowed and loses.
 ///
-/// # Panics
-/// If `grid` or `scores` is empty.
-pub fn best_on_grid(grid: &[f64], scores: &[f64]) -> f64 {
-    grid[scores
+/// # Errors
+/// [`GuidanceError::Config`] when a score is NaN (it names the γ), or when `grid` is empty or
+/// `scores` has a different length.
+pub fn best_on_grid(grid: &[f64], scores: &[f64]) -> Result<f64, GuidanceError> {
+    if grid.is_empty() || grid.len() != scores.len() {
+        return Err(GuidanceError::Config(format!(
+            "best_on_grid: {} candidates and {} scores (need as many, at least one)",
+            grid.len(),
+            scores.len()
+        )));
+    }
+    if let Some((gamma, _)) = grid.iter().zip(scores).find(|(_, s)| s.is_nan()) {
+        return Err(GuidanceError::Config(format!(
+            "the score of γ = {gamma} is NaN (an infinite or NaN log-ratio or log-probability \
+             reached the fit); no γ can be chosen"
+        )));
+    }
+    let best = scores
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map(|(i, _)| i)
-        .expect("a non-empty grid")]
+        .expect("a non-empty grid");
+    Ok(grid[best])
 }
 
 /// How [`GammaFitter::fit`] scores a grid of γ on held-out target sequences.
@@ -199,26 +215,26 @@ fn fit_gamma<B: Backend>(
     let log_likelihood: Vec<f64> = (0..gammas.len())
         .map(|g| scores.iter().map(|bin| bin[g]).sum::<f64>() / rows as f64)
         .collect();
-    let best = best_on_grid(gammas, &log_likelihood);
+    let best = best_on_grid(gammas, &log_likelihood)?;
     let bins = scores
         .iter()
         .zip(&counts)
         .enumerate()
         .map(|(b, (score, &count))| {
             let mean: Vec<f64> = score.iter().map(|s| s / count.max(1) as f64).collect();
-            GammaBin {
+            Ok(GammaBin {
                 progress_low: b as f64 / bins as f64,
                 progress_high: (b + 1) as f64 / bins as f64,
                 rows: count,
                 best: if count == 0 {
                     best
                 } else {
-                    best_on_grid(gammas, &mean)
+                    best_on_grid(gammas, &mean)?
                 },
                 log_likelihood: mean,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, GuidanceError>>()?;
     Ok(GammaFit {
         gammas: gammas.to_vec(),
         log_likelihood,
@@ -239,6 +255,22 @@ fn host<B: Backend>(tensor: Tensor<B, 2>) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A NaN score is refused (it used to win or lose depending on the ordering), `-inf`
+    /// loses, and ties go to the last candidate.
+    #[test]
+    fn best_on_grid_refuses_nan_and_lets_minus_infinity_lose() {
+        let grid = [0.0, 1.0, 2.0];
+        let err = best_on_grid(&grid, &[-1.0, f64::NAN, -3.0]).unwrap_err();
+        assert!(err.to_string().contains("γ = 1 is NaN"), "{err}");
+        assert_eq!(
+            best_on_grid(&grid, &[-1.0, f64::NEG_INFINITY, -3.0]).unwrap(),
+            0.0
+        );
+        assert_eq!(best_on_grid(&grid, &[-1.0, -1.0, -3.0]).unwrap(), 1.0);
+        assert!(best_on_grid(&grid, &[-1.0]).is_err());
+        assert!(best_on_grid(&[], &[]).is_err());
+    }
 
     /// Per-bin γ become a step schedule over progress: each bin's γ on its whole range.
     #[test]

@@ -83,7 +83,7 @@ impl<B: Backend> GuidedSampler<B> for ScheduledGtl<'_, B> {
                 let chosen = gather_positions(log_x0, &positions, device);
                 let gamma = self.gamma.at(step as f64 / length as f64);
                 let drawn = if gamma == 0.0 {
-                    draw_categorical(chosen.exp(), rng)
+                    draw_categorical(chosen.exp(), rng)?
                 } else {
                     let chosen = chosen.reshape([rows, n_tokens]);
                     let (log_p, values) = if top_n < n_tokens {
@@ -105,7 +105,7 @@ impl<B: Backend> GuidedSampler<B> for ScheduledGtl<'_, B> {
                     );
                     let logits = log_p + log_r.mul_scalar(gamma);
                     let probs = (logits.clone() - logits.max_dim(1)).exp();
-                    let picked = draw_categorical(probs.reshape([rows, 1, top_n]), rng);
+                    let picked = draw_categorical(probs.reshape([rows, 1, top_n]), rng)?;
                     let values = tensor_tokens(values);
                     picked
                         .iter()

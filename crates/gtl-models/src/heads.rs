@@ -253,6 +253,33 @@ mod tests {
         max + row.iter().map(|&v| (v - max).exp()).sum::<f64>().ln()
     }
 
+    /// A weights file written for another vocabulary (same structure, other shapes) is refused
+    /// with the parameter's shapes; burn alone would load it and fail later, or not at all.
+    #[test]
+    fn weights_of_another_size_are_refused_when_loaded() {
+        use crate::training::{load_module_bytes, module_bytes};
+        let device = Default::default();
+        let small = DenoiserNetConfig::new(tiny_trunk(N + 1), N, true).init::<TB>(&device);
+        let bytes = module_bytes(&small);
+        let again = DenoiserNetConfig::new(tiny_trunk(N + 1), N, true).init::<TB>(&device);
+        load_module_bytes(
+            again,
+            bytes.clone(),
+            &device,
+            std::path::Path::new("model.mpk"),
+        )
+        .unwrap();
+        let large = DenoiserNetConfig::new(tiny_trunk(N + 3), N + 2, true).init::<TB>(&device);
+        let err = load_module_bytes(large, bytes, &device, std::path::Path::new("model.mpk"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("model.mpk: the checkpoint does not fit"),
+            "{err}"
+        );
+        assert!(err.contains("in the file but"), "{err}");
+    }
+
     #[test]
     fn every_head_has_its_shape() {
         let device = Default::default();

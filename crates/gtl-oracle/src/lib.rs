@@ -41,6 +41,18 @@ pub enum OracleError {
         /// Real tokens of the process.
         process: usize,
     },
+    /// The target allows something the source rules out: `q/p` is infinite there.
+    #[error(
+        "the source chain gives probability 0 to {what}, which the target chain gives {target}: \
+         the density ratio q/p is infinite there, so exact ratio guidance is undefined (give the \
+         source chain some mass there, or guide with a learned ratio network)"
+    )]
+    NoSourceSupport {
+        /// What lacks source support, e.g. "the transition 2 → 4".
+        what: String,
+        /// Its probability under the target chain.
+        target: f64,
+    },
 }
 
 /// Converts a kernel of `gtl-diffusion` into the emission kernel of `gtl-markov`.
@@ -111,12 +123,13 @@ impl<B: Backend> Denoiser<B> for MarkovDenoiser {
         let smoothed = smooth_batch(&self.chain, &kernels, &sequences);
         let mut values = Vec::with_capacity(batch * length * n);
         for posterior in &smoothed {
-            values.extend(
-                posterior
-                    .marginals
-                    .iter()
-                    .map(|&p| p.max(1e-30).ln() as f32),
-            );
+            values.extend(posterior.marginals.iter().map(|&p| {
+                if p > 0.0 {
+                    p.ln() as f32
+                } else {
+                    f32::NEG_INFINITY
+                }
+            }));
         }
         Tensor::from_data(TensorData::new(values, [batch, length, n]), &device)
     }

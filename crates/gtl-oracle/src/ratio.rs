@@ -54,6 +54,44 @@ impl MarkovLogRatio {
         &self.target
     }
 
+    /// Checks that every initial state and transition the target chain can use has positive
+    /// source probability (the transitions out of states the target reaches from its initial
+    /// states), so `log h_t` is finite wherever the target has mass.
+    ///
+    /// # Errors
+    /// [`OracleError::NoSourceSupport`] naming the first state or transition that lacks it.
+    pub fn require_source_support(&self) -> Result<(), OracleError> {
+        let (p, q) = (&self.source, &self.target);
+        let n = q.num_states();
+        let gap = |what: String, target: f64| OracleError::NoSourceSupport { what, target };
+        let mut reached = vec![false; n];
+        let mut frontier = Vec::new();
+        for (state, (&qi, &pi)) in q.initial().iter().zip(p.initial()).enumerate() {
+            if qi > 0.0 {
+                if pi <= 0.0 {
+                    return Err(gap(format!("the initial state {state}"), qi));
+                }
+                reached[state] = true;
+                frontier.push(state);
+            }
+        }
+        while let Some(from) = frontier.pop() {
+            let (q_row, p_row) = (q.transition_row(from), p.transition_row(from));
+            for (to, (&qj, &pj)) in q_row.iter().zip(p_row).enumerate() {
+                if qj > 0.0 {
+                    if pj <= 0.0 {
+                        return Err(gap(format!("the transition {from} → {to}"), qj));
+                    }
+                    if !reached[to] {
+                        reached[to] = true;
+                        frontier.push(to);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The clean log-ratio `log r(x_0) = log q(x_0) - log p(x_0)`.
     pub fn clean_log_ratio(&self, x0: &[u32]) -> f64 {
         self.target.log_likelihood(x0) - self.source.log_likelihood(x0)
@@ -175,6 +213,50 @@ mod tests {
     use super::*;
 
     type TB = NdArray;
+
+    /// The support check names the first initial state or transition that the target uses and
+    /// the source rules out, and ignores gaps in rows the target never reaches.
+    #[test]
+    fn source_support_gaps_are_named() {
+        let process = Process::new(ProcessKind::Absorbing, 3, Schedule::default()).unwrap();
+        let chain =
+            |initial: Vec<f64>, rows: Vec<Vec<f64>>| MarkovChain::new(initial, rows).unwrap();
+        let full = chain(
+            vec![0.5, 0.5, 0.0],
+            vec![
+                vec![0.5, 0.5, 0.0],
+                vec![0.5, 0.5, 0.0],
+                vec![0.0, 0.0, 1.0],
+            ],
+        );
+        let check = |source: &MarkovChain, target: &MarkovChain| {
+            MarkovLogRatio::new(source.clone(), target.clone(), process)
+                .unwrap()
+                .require_source_support()
+        };
+        // State 2 is unreachable under the target: the source's gaps there do not matter.
+        check(&full, &full).unwrap();
+        let reaches_two = chain(
+            vec![0.5, 0.5, 0.0],
+            vec![
+                vec![0.5, 0.25, 0.25],
+                vec![0.5, 0.5, 0.0],
+                vec![0.0, 0.0, 1.0],
+            ],
+        );
+        let err = check(&full, &reaches_two).unwrap_err().to_string();
+        assert!(
+            err.contains("transition 0 → 2") && err.contains("0.25"),
+            "{err}"
+        );
+        let starts_at_two = chain(vec![0.5, 0.25, 0.25], full.transition().to_vec());
+        let err = check(&full, &starts_at_two).unwrap_err().to_string();
+        assert!(err.contains("initial state 2"), "{err}");
+        // The exact log h is indeed infinite there.
+        let oracle = MarkovLogRatio::new(full.clone(), reaches_two.clone(), process).unwrap();
+        let value = oracle.log_h(&[&[0, 2]], &[0.0])[0];
+        assert_eq!(value, f64::INFINITY);
+    }
 
     const N: usize = 4;
     const LENGTH: usize = 7;

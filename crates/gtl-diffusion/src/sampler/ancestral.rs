@@ -1,7 +1,6 @@
 //! Ancestral sampling: every position drawn from the model posterior at each step.
 
 use burn::prelude::*;
-use burn::tensor::IndexingUpdateOp;
 use rand::RngCore;
 
 use super::{
@@ -64,11 +63,11 @@ pub(super) fn run_steps<B: Backend>(
         let (t, s) = (pair[0], pair[1]);
         let log_x0 = cache.predict(&tokens, t, device);
         let z = tokens_tensor::<B>(&tokens, rows, length, device);
-        tokens = draw_categorical(step_probs(log_x0, z, t, s), rng);
+        tokens = draw_categorical(step_probs(log_x0, z, t, s), rng)?;
     }
     let log_x0 = cache.predict(&tokens, t_end, device);
     let z = tokens_tensor::<B>(&tokens, rows, length, device);
-    tokens = draw_categorical(model_posterior(process, log_x0, z, t_end, 0.0), rng);
+    tokens = draw_categorical(model_posterior(process, log_x0, z, t_end, 0.0), rng)?;
     Ok(Samples {
         tokens: tokens.chunks(length).map(<[u32]>::to_vec).collect(),
         stats: cache.stats,
@@ -121,18 +120,17 @@ impl<'a, B: Backend> PredictionCache<'a, B> {
                 })
                 .collect();
             let fresh = self.call(subset, changed.len(), t, device);
-            let index = Tensor::<B, 1, Int>::from_data(
-                TensorData::new(
-                    changed.iter().map(|&r| r as i64).collect::<Vec<_>>(),
-                    [changed.len()],
-                ),
-                device,
-            );
+            // Row r of the result: row r of the old prediction, or row `rows + k` of
+            // [old; fresh] when r is the k-th changed row (a gather: no arithmetic on the
+            // log-probabilities, so -inf entries stay -inf).
+            let mut source: Vec<i64> = (0..self.rows as i64).collect();
+            for (k, &r) in changed.iter().enumerate() {
+                source[r] = (self.rows + k) as i64;
+            }
+            let index =
+                Tensor::<B, 1, Int>::from_data(TensorData::new(source, [self.rows]), device);
             let old = self.previous.as_ref().expect("cached prediction").1.clone();
-            // Float select-assign only supports addition: zero the rows exactly, then add.
-            let stale = old.clone().select(0, index.clone()).neg();
-            old.select_assign(0, index.clone(), stale, IndexingUpdateOp::Add)
-                .select_assign(0, index, fresh, IndexingUpdateOp::Add)
+            Tensor::cat(vec![old, fresh], 0).select(0, index)
         };
         self.previous = Some((tokens.to_vec(), prediction.clone()));
         prediction

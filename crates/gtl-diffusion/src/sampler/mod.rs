@@ -217,13 +217,38 @@ pub fn times_tensor<B: Backend>(t: f64, rows: usize, device: &B::Device) -> Tens
 
 /// Draws one category per `[rows, positions]` entry from unnormalised probabilities
 /// `[rows, positions, categories]` by inverse-CDF with one host uniform (f64) per entry.
-pub fn draw_categorical<B: Backend>(probs: Tensor<B, 3>, rng: &mut dyn RngCore) -> Vec<u32> {
+/// A zero-probability category is never drawn.
+///
+/// # Errors
+/// [`DiffusionError::InvalidProbabilities`] when an entry's total mass is NaN, infinite or
+/// not positive (entries must be finite and ≥ 0; a NaN or infinite one makes the total so).
+pub fn draw_categorical<B: Backend>(
+    probs: Tensor<B, 3>,
+    rng: &mut dyn RngCore,
+) -> Result<Vec<u32>, DiffusionError> {
     let [rows, positions, categories] = probs.dims();
     let device = probs.device();
     let cdf = probs.cumsum(2);
     let total = cdf
         .clone()
         .slice([0..rows, 0..positions, categories - 1..categories]);
+    let totals: Vec<f32> = total
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("float tensor data");
+    if let Some((flat, &bad)) = totals
+        .iter()
+        .enumerate()
+        .find(|(_, t)| !(t.is_finite() && **t > 0.0))
+    {
+        return Err(DiffusionError::InvalidProbabilities {
+            row: flat / positions,
+            position: flat % positions,
+            total: f64::from(bad),
+        });
+    }
     // Strictly below 1, so a zero-probability last category is never drawn.
     let uniforms: Vec<f32> = (0..rows * positions)
         .map(|_| (rng.random::<f64>() as f32).min(1.0 - f32::EPSILON / 2.0))
@@ -235,5 +260,5 @@ pub fn draw_categorical<B: Backend>(probs: Tensor<B, 3>, rng: &mut dyn RngCore) 
         .int()
         .sum_dim(2)
         .clamp_max(categories as i64 - 1);
-    tensor_tokens(index)
+    Ok(tensor_tokens(index))
 }

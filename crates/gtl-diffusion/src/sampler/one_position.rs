@@ -77,7 +77,7 @@ impl<B: Backend> Sampler<B> for OnePosition {
                     }
                 };
                 let chosen = gather_positions(log_x0, &positions, device).exp();
-                let drawn = draw_categorical(chosen, rng);
+                let drawn = draw_categorical(chosen, rng)?;
                 for (r, (&position, token)) in positions.iter().zip(drawn).enumerate() {
                     tokens[r * length + position] = token;
                 }

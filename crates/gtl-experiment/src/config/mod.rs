@@ -317,6 +317,23 @@ impl ExperimentConfig {
                 self.process.kind.kind(self.process.mask_rate).name()
             )));
         }
+        let exact: Vec<&str> = methods
+            .iter()
+            .filter(|m| m.ratio() == crate::method::RatioChoice::Exact)
+            .map(|m| m.name())
+            .collect();
+        if let (false, Some(data)) = (exact.is_empty(), &self.data) {
+            let (source, target) = data.chains()?;
+            gtl_oracle::MarkovLogRatio::new(source, target, self.process()?)?
+                .require_source_support()
+                .map_err(|e| {
+                    ExperimentError::config(format!(
+                        "the methods {exact:?} guide with the exact ratio q/p: {e} \
+                         (data.extra_target_states = {} adds states only the target has)",
+                        data.extra_target_states
+                    ))
+                })?;
+        }
         Ok(())
     }
 

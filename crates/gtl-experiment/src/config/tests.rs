@@ -299,3 +299,24 @@ fn one_position_methods_need_the_absorbing_process() {
     let default = ExperimentConfig::parse(DEFAULT).unwrap();
     default.check_runnable(&default.experiment.methods).unwrap();
 }
+
+/// States only the target has make the exact ratio infinite: the methods that guide with it
+/// are refused before any stage starts, naming the transition; the learned-ratio methods run.
+#[test]
+fn exact_ratio_methods_need_source_support() {
+    let text = DEFAULT.replace(
+        "test_size = 2000",
+        "test_size = 2000\nextra_target_states = 1\nextra_target_mass = 0.2",
+    );
+    let config = ExperimentConfig::parse(&text).unwrap();
+    let err = config
+        .check_runnable(&[Method::Gtl, Method::GtlOracles])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[\"gtl-oracles\"]"), "{err}");
+    assert!(err.contains("probability 0 to the transition"), "{err}");
+    assert!(err.contains("data.extra_target_states = 1"), "{err}");
+    config
+        .check_runnable(&[Method::Gtl, Method::TargetOnly])
+        .unwrap();
+}

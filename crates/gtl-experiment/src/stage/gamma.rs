@@ -265,7 +265,7 @@ pub fn fit_by_samples<B: Backend>(
         scores.push(score);
     }
     Ok(SampleFit {
-        best: best_on_grid(&guidance.gamma_grid, &scores),
+        best: best_on_grid(&guidance.gamma_grid, &scores)?,
         gammas: guidance.gamma_grid.clone(),
         log_likelihood: scores,
         samples: guidance.fit_samples,

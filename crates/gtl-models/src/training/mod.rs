@@ -158,7 +158,54 @@ pub fn load_module_bytes<B: Backend, M: Module<B>>(
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-    Ok(module.load_record(record))
+    let expected = parameter_shapes(&module);
+    let loaded = module.load_record(record);
+    let found = parameter_shapes(&loaded);
+    // burn replaces each tensor by the record's without checking its shape.
+    if let Some((index, (want, got))) = expected
+        .iter()
+        .zip(&found)
+        .enumerate()
+        .find(|(_, (want, got))| want != got)
+    {
+        return Err(TrainError::Record {
+            path: path.to_path_buf(),
+            reason: format!(
+                "parameter {index} has shape {got:?} in the file but {want:?} in the model: the \
+                 file was written for a network of another size"
+            ),
+        });
+    }
+    if expected.len() != found.len() {
+        return Err(TrainError::Record {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the file holds {} parameters, the model {}",
+                found.len(),
+                expected.len()
+            ),
+        });
+    }
+    Ok(loaded)
+}
+
+/// The shape of every parameter of `module`, in visiting order.
+pub fn parameter_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>> {
+    struct Shapes(Vec<Vec<usize>>);
+    impl<B: Backend> burn::module::ModuleVisitor<B> for Shapes {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            self.0.push(param.val().dims().to_vec());
+        }
+        fn visit_int<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D, Int>>) {
+            self.0.push(param.val().dims().to_vec());
+        }
+        fn visit_bool<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D, Bool>>) {
+            self.0.push(param.val().dims().to_vec());
+        }
+    }
+    let mut shapes = Shapes(Vec::new());
+    module.visit(&mut shapes);
+    shapes.0
 }
 
 /// Loads a model file written by a run (`model.mpk`, `best.mpk`).
