@@ -4,6 +4,7 @@
 mod backend;
 mod bench;
 mod experiment;
+mod fuzz;
 mod markov_chain;
 mod oracle;
 mod progress;
@@ -71,6 +72,9 @@ enum Command {
     /// Benchmarks (writes CSV, JSON and a PNG under --out).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Fuzz the file parsers (config, chain, samples, FASTA, checkpoint, weights) with
+    /// mutated inputs; exit status 1 when one panics or refuses an input without a message.
+    Fuzz(fuzz::FuzzArgs),
     /// The richest demo available: every process and sampler on exact oracles, checked by
     /// enumeration (writes runs/demo/).
     Demo(oracle::DemoArgs),
@@ -174,5 +178,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(args) => sample::evaluate(args),
         Command::RatioStudy(args) => study::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::Fuzz(args) => fuzz::run(args),
     }
 }

@@ -1,7 +1,6 @@
 //! Files of samples: JSONL with one sequence of token ids per line, written atomically
 //! (atomic writes are gtl-models' `write_atomically`, the one place that does them).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use gtl_models::training::write_atomically;
@@ -78,10 +77,19 @@ pub fn read_samples(
     length: Option<usize>,
     num_tokens: Option<usize>,
 ) -> Result<Vec<Vec<u32>>> {
-    let file = std::fs::File::open(path).map_err(|e| ExperimentError::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::io(path, e))?;
+    parse_samples(&text, path, length, num_tokens)
+}
+
+/// [`read_samples`] of a file's text (`path` names it in errors).
+pub fn parse_samples(
+    text: &str,
+    path: &Path,
+    length: Option<usize>,
+    num_tokens: Option<usize>,
+) -> Result<Vec<Vec<u32>>> {
     let mut sequences = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| ExperimentError::io(path, e))?;
+    for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
@@ -89,7 +97,7 @@ pub fn read_samples(
             path: path.to_path_buf(),
             message: format!("line {}: {message}", index + 1),
         };
-        let parsed: SampleLine = serde_json::from_str(&line).map_err(|_| {
+        let parsed: SampleLine = serde_json::from_str(line).map_err(|_| {
             fail("not a JSON array of token ids nor an object with a \"tokens\" array".into())
         })?;
         let tokens = parsed.tokens();

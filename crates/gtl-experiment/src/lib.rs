@@ -28,6 +28,7 @@ pub mod data;
 pub mod dry_run;
 mod error;
 pub mod finished;
+pub mod fuzz;
 pub mod io;
 pub mod keys;
 mod memo;

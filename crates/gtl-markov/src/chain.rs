@@ -104,7 +104,12 @@ impl MarkovChain {
             path: path.to_path_buf(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|source| MarkovError::Json {
+        Self::parse_json(&text, path)
+    }
+
+    /// Parses and validates the JSON text of a chain file (`path` names it in errors).
+    pub fn parse_json(text: &str, path: &Path) -> Result<Self, MarkovError> {
+        serde_json::from_str(text).map_err(|source| MarkovError::Json {
             path: path.to_path_buf(),
             source,
         })

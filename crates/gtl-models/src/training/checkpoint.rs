@@ -131,6 +131,11 @@ impl CheckpointFile {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::decode(&bytes, path)
+    }
+
+    /// Verifies and decodes the bytes of a checkpoint file (`path` names it in errors).
+    pub fn decode(bytes: &[u8], path: &Path) -> Result<Self, CheckpointError> {
         let corrupt = |reason: String| CheckpointError::Corrupt {
             path: path.to_path_buf(),
             reason,
@@ -186,7 +191,41 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError
     let mut file = fs::File::create(&tmp).map_err(io)?;
     file.write_all(bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
+    if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+        fault_point(name);
+    }
     fs::rename(&tmp, path).map_err(io)
+}
+
+/// A pause for fault tests. With `GTL_FAULT_PAUSE=<file name>:<n>` in the environment, the
+/// n-th [`write_atomically`] of a file with that name (counted over the process) stops after
+/// its bytes are in `<file>.tmp` and before the rename: it prints
+/// `gtl fault point: <file name> #<n>` on stderr and waits for the process to be killed.
+/// Without the variable this is a no-op.
+pub fn fault_point(name: &str) {
+    use std::sync::Mutex;
+    use std::sync::OnceLock;
+    static PAUSE: OnceLock<Option<(String, usize)>> = OnceLock::new();
+    static HITS: Mutex<usize> = Mutex::new(0);
+    let pause = PAUSE.get_or_init(|| {
+        let value = std::env::var("GTL_FAULT_PAUSE").ok()?;
+        let (file, count) = value.rsplit_once(':')?;
+        Some((file.to_string(), count.parse().ok()?))
+    });
+    let Some((file, count)) = pause else {
+        return;
+    };
+    if file != name {
+        return;
+    }
+    let mut hits = HITS.lock().unwrap_or_else(|e| e.into_inner());
+    *hits += 1;
+    if *hits == *count {
+        eprintln!("gtl fault point: {name} #{count}");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
 }
 
 #[cfg(test)]

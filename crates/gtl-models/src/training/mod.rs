@@ -24,7 +24,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 pub use checkpoint::{
-    CheckpointError, CheckpointFile, MetricsRow, RngState, RunState, write_atomically,
+    CheckpointError, CheckpointFile, MetricsRow, RngState, RunState, fault_point, write_atomically,
 };
 pub use config::TrainingConfig;
 pub use ema::blend_into;
@@ -152,14 +152,29 @@ pub fn load_module_bytes<B: Backend, M: Module<B>>(
     device: &B::Device,
     path: &Path,
 ) -> Result<M, TrainError> {
-    let record = Bytes::new()
-        .load(bytes, device)
-        .map_err(|e| TrainError::Record {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
     let expected = parameter_shapes(&module);
-    let loaded = module.load_record(record);
+    // burn's decoder panics on some corrupt files (an invalid parameter id, data that does
+    // not fill its shape; found by `cargo xtask fuzz`): those become errors here too.
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Bytes::new()
+            .load(bytes, device)
+            .map(|record| module.load_record(record))
+    }))
+    .map_err(|panic| TrainError::Record {
+        path: path.to_path_buf(),
+        reason: format!(
+            "corrupt weights: {}",
+            panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("the decoder failed")
+        ),
+    })?
+    .map_err(|e| TrainError::Record {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let found = parameter_shapes(&loaded);
     // burn replaces each tensor by the record's without checking its shape.
     if let Some((index, (want, got))) = expected
