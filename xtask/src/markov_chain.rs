@@ -52,8 +52,12 @@ pub struct MarkovChainArgs {
 
 /// Builds the chain and writes it.
 pub fn run(args: MarkovChainArgs) -> Result<()> {
-    if args.states == 0 {
-        bail!("--states = 0: must be at least 1");
+    if args.states == 0 || args.states > gtl_experiment::config::MAX_STATES {
+        bail!(
+            "--states = {}: must be in 1..={} (a chain stores N² transition probabilities)",
+            args.states,
+            gtl_experiment::config::MAX_STATES
+        );
     }
     let mut chain = match args.family {
         Family::Diagonal => MarkovChain::diagonal(args.states, args.diag)?,

@@ -34,13 +34,14 @@ pub enum ExperimentError {
         /// What is wrong with it.
         message: String,
     },
-    /// A stage failed; `source` says why.
-    #[error("stage {label}: {source}")]
+    /// A stage failed; `reason` says why (in the message already, so it is not also a
+    /// `source()`: an error chain printed in full would repeat it).
+    #[error("stage {label}: {reason}")]
     Stage {
         /// The stage's label.
         label: String,
         /// Why it failed.
-        source: Box<ExperimentError>,
+        reason: Box<ExperimentError>,
     },
     /// A stage that the work needs has not finished.
     #[error("{0}")]

@@ -284,6 +284,12 @@ pub fn check_samplers<B: Backend>(
             "states must be at least 2, length and samples at least 1",
         ));
     }
+    if states > crate::config::MAX_STATES {
+        return Err(ExperimentError::config(format!(
+            "states = {states}: must be at most {} (a chain stores N² probabilities)",
+            crate::config::MAX_STATES
+        )));
+    }
     check_enumerable(states, length)?;
     let mut rows = Vec::new();
     for &(chain_seed, process, sampler, steps) in settings {

@@ -43,7 +43,7 @@ pub enum OracleError {
     },
     /// The target allows something the source rules out: `q/p` is infinite there.
     #[error(
-        "the source chain gives probability 0 to {what}, which the target chain gives {target}: \
+        "the source chain gives probability 0 to {what}, which the target chain gives {target:.4}: \
          the density ratio q/p is infinite there, so exact ratio guidance is undefined (give the \
          source chain some mass there, or guide with a learned ratio network)"
     )]

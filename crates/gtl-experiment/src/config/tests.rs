@@ -276,6 +276,10 @@ fn every_shipped_config_loads_and_round_trips() {
         include_str!("../../../../configs/markov-ci.toml"),
         include_str!("../../../../configs/markov-uniform.toml"),
         include_str!("../../../../configs/markov-roulette.toml"),
+        include_str!("../../../../configs/arxiv-ci.toml"),
+        include_str!("../../../../configs/arxiv-cpu.toml"),
+        include_str!("../../../../configs/arxiv-astro-cpu.toml"),
+        include_str!("../../../../configs/arxiv-paper.toml"),
     ] {
         let config = ExperimentConfig::parse(text).unwrap();
         let again = ExperimentConfig::parse(&config.to_toml().unwrap()).unwrap();

@@ -115,7 +115,7 @@ pub fn execute<B: AutodiffBackend>(
                         Err(error) if b.failure.is_none() => {
                             b.failure = Some(ExperimentError::Stage {
                                 label: node.label.clone(),
-                                source: Box::new(error),
+                                reason: Box::new(error),
                             });
                         }
                         Err(_) => {}
