@@ -4,6 +4,27 @@
 //! Sampling plans the run's stage graph with the overridden `[guidance]` keys: every network
 //! stage keeps its key (they do not read those keys) and must have finished; only the samples
 //! stage is new (or found in the cache, when the same settings were drawn before).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use burn::backend::{Autodiff, NdArray};
+//! use gtl_experiment::finished::{FinishedRun, SamplerOverrides};
+//! use gtl_experiment::method::Method;
+//! use gtl_experiment::observer::{LogObserver, Observer};
+//!
+//! # fn main() -> gtl_experiment::Result<()> {
+//! let run = FinishedRun::open(std::path::Path::new("runs/markov-ci"))?;
+//! let setting = run.setting(Some("n=20"))?;
+//! let overrides = SamplerOverrides { gamma: Some(1.5), samples: Some(200), ..Default::default() };
+//! let observer: Arc<dyn Observer> = Arc::new(LogObserver);
+//! let device = Default::default();
+//! let drawn = run.sample::<Autodiff<NdArray>>(&setting, Method::Gtl, &overrides, &observer, &device)?;
+//! // Score them like the report does (the samples stage keeps them in samples.jsonl).
+//! let scores = run.evaluate::<Autodiff<NdArray>>(&setting, &drawn.dir.join("samples.jsonl"))?;
+//! println!("{:?}", scores.scores);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
