@@ -1,0 +1,132 @@
+//! Bad command-line inputs are refused before any work, with a message naming the option
+//! (docs/reliability.md).
+
+use std::process::Command;
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gtl-bad-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs xtask with `args` in `dir`; it must fail quickly with `expected` in its error.
+fn refused(dir: &std::path::Path, args: &[&str], expected: &str) {
+    let start = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{args:?} succeeded: {stderr}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    assert!(
+        start.elapsed().as_secs() < 30,
+        "{args:?} took {:?} before refusing",
+        start.elapsed()
+    );
+}
+
+fn chain(dir: &std::path::Path, name: &str, diag: &str) {
+    let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "markov-chain",
+            "--states",
+            "3",
+            "--diag",
+            diag,
+            "--out",
+            name,
+        ])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn bad_command_lines_are_refused_before_any_work() {
+    let dir = scratch("cli");
+    chain(&dir, "source.json", "0.3");
+    chain(&dir, "target.json", "0.8");
+    // A source that rules out the transition 0 → 1, which the target allows.
+    let text = std::fs::read_to_string(dir.join("source.json")).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["transition"][0] = serde_json::json!([1.0, 0.0, 0.0]);
+    std::fs::write(dir.join("zero.json"), value.to_string()).unwrap();
+
+    refused(
+        &dir,
+        &["markov-chain", "--states", "1000000000", "--out", "x.json"],
+        "--states = 1000000000: must be in 1..=4096",
+    );
+    refused(
+        &dir,
+        &["oracle-convergence", "--length", "0"],
+        "--length and --samples at least 1",
+    );
+    refused(
+        &dir,
+        &["oracle-convergence", "--states", "100000", "--length", "1"],
+        "states = 100000: must be at most 4096",
+    );
+    refused(
+        &dir,
+        &["oracle-convergence", "--states", "1000", "--length", "6"],
+        "too many to enumerate",
+    );
+    let sample = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut args = vec![
+            "oracle-sample",
+            "--length",
+            "5",
+            "--samples",
+            "10",
+            "--out",
+            "s.jsonl",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    refused(
+        &dir,
+        &sample(&[
+            "--chain",
+            "zero.json",
+            "--target-chain",
+            "target.json",
+            "--guidance",
+            "exact",
+        ]),
+        "the source chain gives probability 0 to the transition 0 → 1",
+    );
+    refused(
+        &dir,
+        &sample(&[
+            "--chain",
+            "source.json",
+            "--target-chain",
+            "target.json",
+            "--guidance",
+            "none",
+        ]),
+        "a target chain without guidance would be ignored",
+    );
+    refused(
+        &dir,
+        &[
+            "oracle-sample",
+            "--chain",
+            "source.json",
+            "--length",
+            "5",
+            "--samples",
+            "10",
+            "--out",
+            "/proc/gtl-no-such-folder/s.jsonl",
+        ],
+        "cannot create its folder",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
