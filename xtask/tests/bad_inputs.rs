@@ -128,5 +128,34 @@ fn bad_command_lines_are_refused_before_any_work() {
         ],
         "cannot create its folder",
     );
+    // Samples that the enumeration check rejects (one Euler step of the uniform process) make
+    // the command fail; --no-check accepts them.
+    let euler = [
+        "oracle-sample",
+        "--chain",
+        "source.json",
+        "--length",
+        "4",
+        "--samples",
+        "4000",
+        "--process",
+        "uniform",
+        "--sampler",
+        "euler",
+        "--steps",
+        "1",
+        "--out",
+        "euler.jsonl",
+    ];
+    refused(&dir, &euler, "the samples do not match the chain");
+    let mut accepted = euler.to_vec();
+    accepted.push("--no-check");
+    let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(&accepted)
+        .current_dir(&dir)
+        .output()
+        .unwrap()
+        .status;
+    assert!(status.success(), "--no-check still failed");
     let _ = std::fs::remove_dir_all(&dir);
 }

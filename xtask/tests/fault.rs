@@ -39,6 +39,11 @@ fn kill_when(mut child: Child, marker: &str, delay: Duration) {
     let mut seen = Vec::new();
     for line in BufReader::new(stderr).lines() {
         let line = line.unwrap();
+        // Logs to a pipe are plain text.
+        assert!(
+            !line.contains('\u{1b}'),
+            "a terminal escape code in: {line:?}"
+        );
         if line.contains(marker) {
             std::thread::sleep(delay);
             child.kill().unwrap();
