@@ -8,7 +8,7 @@ use gtl_markov::MarkovChain;
 
 use crate::config::{ExperimentConfig, Task, TokenizerSpec};
 use crate::memo::Memo;
-use crate::{ExperimentError, Result, text};
+use crate::{ExperimentError, Result, dna, text};
 
 /// Token sequences of both domains, split.
 #[derive(Clone, Debug)]
@@ -41,7 +41,8 @@ pub struct Chains {
 impl TaskData {
     /// The data of `config`, computed once per process and key: a Markov task's draws, or a
     /// text task's windows under the tokenizer in `tokenizer` (the tokenizer stage's
-    /// `tokenizer.json`; for `text.tokenizer.kind = "file"` its own file when `None`).
+    /// `tokenizer.json`; for `text.tokenizer.kind = "file"` its own file when `None`), or a
+    /// DNA task's windows of bases.
     pub fn load(config: &ExperimentConfig, tokenizer: Option<&Path>) -> Result<Arc<Self>> {
         static DATA: Memo<String, Arc<TaskData>> = Memo::new();
         let key = format!(
@@ -64,6 +65,7 @@ impl TaskData {
                     };
                     Self::text(config, &*text::load_tokenizer(&path)?)?
                 }
+                Task::Dna(_) => Self::dna(config)?,
             }))
         })
     }
@@ -96,6 +98,47 @@ impl TaskData {
             if split.is_empty() {
                 return Err(ExperimentError::config(format!(
                     "text: the {name} documents fill no window of text.length = {} tokens",
+                    spec.length
+                )));
+            }
+        }
+        Ok(data)
+    }
+
+    /// The windows of a DNA task: training windows `dna.stride` bases apart, held-out
+    /// windows side by side (at most `dna.eval_windows` of each split, evenly spread).
+    pub fn dna(config: &ExperimentConfig) -> Result<Self> {
+        let Task::Dna(spec) = config.task() else {
+            return Err(ExperimentError::config("TaskData::dna needs a DNA task"));
+        };
+        let records = dna::records(spec)?;
+        let train = |r: &[gtl_data::FastaRecord]| dna::windows(r, spec.length, spec.stride);
+        let held_out = |r: &[gtl_data::FastaRecord]| -> Result<_> {
+            Ok(spread(
+                dna::windows(r, spec.length, spec.length)?,
+                spec.eval_windows,
+            ))
+        };
+        let data = TaskData {
+            source_train: train(&records.source_train)?,
+            source_validation: held_out(&records.source_validation)?,
+            source_test: held_out(&records.source_test)?,
+            target_train: train(&records.target_train)?,
+            target_validation: held_out(&records.target_validation)?,
+            target_test: held_out(&records.target_test)?,
+            chains: None,
+        };
+        for (name, split) in [
+            ("source training", &data.source_train),
+            ("source validation", &data.source_validation),
+            ("target training", &data.target_train),
+            ("target validation", &data.target_validation),
+            ("target test", &data.target_test),
+        ] {
+            if split.is_empty() {
+                return Err(ExperimentError::config(format!(
+                    "dna: the {name} sequences give no window of dna.length = {} bases without \
+                     an ambiguity code",
                     spec.length
                 )));
             }

@@ -41,7 +41,7 @@ use crate::error::to_json;
 use crate::io::read_samples;
 use crate::method::{Method, RatioChoice};
 use crate::observer::Observer;
-use crate::report::{TextEvaluator, TextScores};
+use crate::report::{DnaEvaluator, DnaScores, TextEvaluator, TextScores};
 use crate::run::{Setting, plan, stages_dir, worker_count};
 use crate::sampling::SampleSummary;
 use crate::stage::{GammaChoice, GammaStage, Graph, execute, summary_of};
@@ -54,7 +54,7 @@ pub struct RunMarker {
     pub format: u32,
     /// The run's name.
     pub name: String,
-    /// "markov" or "text".
+    /// "markov", "text" or "dna".
     pub task: String,
 }
 
@@ -67,6 +67,7 @@ impl RunMarker {
             task: match config.task() {
                 Task::Markov(_) => "markov".into(),
                 Task::Text(_) => "text".into(),
+                Task::Dna(_) => "dna".into(),
             },
         }
     }
@@ -120,6 +121,9 @@ pub struct Evaluation {
     pub sequences: SequenceStats,
     /// Text scores (text tasks).
     pub text: Option<TextScores>,
+    /// DNA scores (DNA tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dna: Option<DnaScores>,
 }
 
 /// A finished run directory (`runs/<name>/`).
@@ -307,6 +311,7 @@ impl FinishedRun {
                         .collect(),
                 )
             }
+            None if c.dna.is_some() => Some(tokens.iter().map(|t| crate::dna::decode(t)).collect()),
             None => None,
         };
         Ok(Drawn {
@@ -372,11 +377,16 @@ impl FinishedRun {
         };
         let (scores, sequences, text) =
             crate::report::score_samples(&data, evaluator.as_ref(), &samples, c.length())?;
+        let dna = match c.dna {
+            Some(_) => Some(DnaEvaluator::new(c)?.score(&samples)?),
+            None => None,
+        };
         Ok(Evaluation {
             file: file.display().to_string(),
             scores,
             sequences,
             text,
+            dna,
         })
     }
 }
@@ -384,7 +394,21 @@ impl FinishedRun {
 /// The evaluations as a table with the report's metric columns.
 pub fn evaluation_table(setting: &str, evaluations: &[Evaluation]) -> Table {
     let text = evaluations.iter().any(|e| e.text.is_some());
-    let mut table = if text {
+    let dna = evaluations.iter().any(|e| e.dna.is_some());
+    let mut table = if dna {
+        Table::new([
+            "setting",
+            "file",
+            "target_share",
+            "target_share_low",
+            "target_share_high",
+            "js6",
+            "gc_mean",
+            "gc_ks",
+            "lcs_mean",
+            "lcs_max",
+        ])
+    } else if text {
         Table::new([
             "setting",
             "file",
@@ -412,6 +436,21 @@ pub fn evaluation_table(setting: &str, evaluations: &[Evaluation]) -> Table {
         ])
     };
     for e in evaluations {
+        if let Some(d) = &e.dna {
+            table.push([
+                setting.into(),
+                e.file.clone().into(),
+                d.target_share.mean.into(),
+                d.target_share.low.into(),
+                d.target_share.high.into(),
+                d.js6.mean.into(),
+                d.gc_mean.into(),
+                d.gc_ks.into(),
+                d.lcs.mean.into(),
+                d.lcs_max.into(),
+            ]);
+            continue;
+        }
         match (&e.scores, &e.text) {
             (Some(s), _) => table.push([
                 setting.into(),

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::config::{ExperimentConfig, Task, TextData, TokenizerSpec};
+use crate::config::{DnaData, ExperimentConfig, Task, TextData, TokenizerSpec};
 use crate::error::to_toml;
 use crate::{ExperimentError, Result};
 
@@ -17,11 +17,13 @@ pub fn section<T: Serialize>(name: &str, value: &T) -> Result<String> {
 
 /// The source data: for a Markov task the seed, the sizes and the source chain; for a text
 /// task the corpus (its files' contents), the domains, the splits, the overlap and the
-/// tokenizer (the source training set holds the target documents the overlap moves).
+/// tokenizer (the source training set holds the target documents the overlap moves); for a
+/// DNA task the FASTA file (its contents), the taxa, the windows and the splits.
 pub fn source_data(c: &ExperimentConfig) -> Result<String> {
     let d = match c.task() {
         Task::Markov(d) => d,
         Task::Text(t) => return source_text(t),
+        Task::Dna(d) => return source_dna(d),
     };
     Ok(format!(
         "[source-data]\nseed = {}\nstates = {}\nextra_target_states = {}\nlength = {}\n\
@@ -64,6 +66,25 @@ fn source_text(t: &TextData) -> Result<String> {
     ))
 }
 
+fn source_dna(d: &DnaData) -> Result<String> {
+    Ok(format!(
+        "[source-dna]\nfasta = {}\nrank = {:?}\nsource = {:?}\ntarget = {:?}\nlength = {}\n\
+         stride = {}\nvalidation_fraction = {:?}\ntest_fraction = {:?}\nsplit_seed = {}\n\
+         max_sequences = {}\neval_windows = {}\n",
+        crate::dna::fasta_fingerprint(d)?,
+        d.rank,
+        d.source,
+        d.target,
+        d.length,
+        d.stride,
+        d.validation_fraction,
+        d.test_fraction,
+        d.split_seed,
+        d.max_sequences,
+        d.eval_windows,
+    ))
+}
+
 /// The exact chains (for the samplers that use an oracle; Markov tasks only).
 pub fn chains(c: &ExperimentConfig) -> Result<String> {
     let d = c
@@ -95,6 +116,11 @@ pub fn data(c: &ExperimentConfig) -> Result<String> {
             "{}[target-text]\ntarget_fraction = {:?}\n",
             source_data(c)?,
             t.target_fraction
+        )),
+        Task::Dna(d) => Ok(format!(
+            "{}[target-dna]\ntarget_size = {}\n",
+            source_data(c)?,
+            d.target_size
         )),
     }
 }

@@ -25,6 +25,7 @@ pub mod bench;
 pub mod cache;
 pub mod config;
 pub mod data;
+pub mod dna;
 pub mod dry_run;
 mod error;
 pub mod finished;

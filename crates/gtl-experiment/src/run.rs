@@ -138,7 +138,7 @@ fn plan_setting<B: AutodiffBackend>(
         Task::Text(_) => Some(graph.add(CorpusStage {
             config: config.clone(),
         })?),
-        Task::Markov(_) => None,
+        Task::Markov(_) | Task::Dna(_) => None,
     };
     let denoiser = graph.add(DenoiserStage {
         config: config.clone(),

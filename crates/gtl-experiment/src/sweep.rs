@@ -73,6 +73,8 @@ pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
                 }
             }
         }
+        // The DNA task has no data axis beyond its target sizes (the experiment's own).
+        Task::Dna(_) => {}
     }
     let guided_methods = guided(&sweep.methods);
     if !guided_methods.is_empty() {

@@ -183,7 +183,7 @@ pub fn corpus_fingerprint(text: &TextData) -> Result<String> {
     Ok(text_key)
 }
 
-fn cached_fingerprint(path: &Path) -> Result<String> {
+pub(crate) fn cached_fingerprint(path: &Path) -> Result<String> {
     type Stamp = (PathBuf, u64, Option<std::time::SystemTime>);
     static FINGERPRINTS: Memo<Stamp, String> = Memo::new();
     let meta = std::fs::metadata(path).map_err(|e| ExperimentError::io(path, e))?;

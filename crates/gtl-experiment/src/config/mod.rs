@@ -2,6 +2,7 @@
 //! unknown keys refused, every value range-checked with an error that names its key.
 //! Reference: docs/configuration.md.
 
+mod dna;
 mod guidance;
 mod markov;
 mod model;
@@ -15,6 +16,7 @@ use gtl_classifier::RatioConfig;
 use gtl_diffusion::{Process, ProcessKind};
 use serde::{Deserialize, Serialize};
 
+pub use dna::{DnaData, MIN_TARGET_SEQUENCES, TaxonRank, check_target_size};
 pub use guidance::{FitCriterion, GuidanceSection, PositionOrder, UnguidedOrder};
 pub use markov::{ChainSpec, MAX_STATES, MarkovData, check_size};
 pub use model::{ModelSection, Pooling, PositionsName, Preset};
@@ -46,6 +48,9 @@ pub struct ExperimentConfig {
     /// The text transfer task (`[text]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<TextData>,
+    /// The DNA transfer task (`[dna]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dna: Option<DnaData>,
     /// The forward process.
     pub process: ProcessSection,
     /// The source denoiser.
@@ -102,10 +107,11 @@ impl ExperimentConfig {
 
     /// The task.
     pub fn task(&self) -> Task<'_> {
-        match (&self.data, &self.text) {
-            (Some(markov), _) => Task::Markov(markov),
-            (None, Some(text)) => Task::Text(text),
-            (None, None) => unreachable!("validate() requires a task section"),
+        match (&self.data, &self.text, &self.dna) {
+            (Some(markov), _, _) => Task::Markov(markov),
+            (None, Some(text), _) => Task::Text(text),
+            (None, None, Some(dna)) => Task::Dna(dna),
+            (None, None, None) => unreachable!("validate() requires a task section"),
         }
     }
 
@@ -129,6 +135,7 @@ impl ExperimentConfig {
         match self.task() {
             Task::Markov(data) => Ok(data.num_states()),
             Task::Text(text) => crate::text::num_tokens(&text.tokenizer),
+            Task::Dna(_) => Ok(crate::dna::vocab().num_tokens()),
         }
     }
 
@@ -137,6 +144,7 @@ impl ExperimentConfig {
         match self.task() {
             Task::Markov(data) => data.length,
             Task::Text(text) => text.length,
+            Task::Dna(dna) => dna.length,
         }
     }
 
@@ -145,8 +153,8 @@ impl ExperimentConfig {
         self.process.build(self.num_tokens()?)
     }
 
-    /// The settings of a plain experiment: one per target size (Markov) or target fraction
-    /// (text), each with this config's target set to it.
+    /// The settings of a plain experiment: one per target size (Markov, DNA) or target
+    /// fraction (text), each with this config's target set to it.
     pub fn target_settings(&self) -> Vec<TargetSetting> {
         match self.task() {
             Task::Markov(_) => self
@@ -160,6 +168,12 @@ impl ExperimentConfig {
                 .target_fractions
                 .iter()
                 .map(|&f| self.with_target_fraction(f))
+                .collect(),
+            Task::Dna(_) => self
+                .experiment
+                .target_sizes
+                .iter()
+                .map(|&n| self.with_target_sequences(n))
                 .collect(),
         }
     }
@@ -191,11 +205,33 @@ impl ExperimentConfig {
         }
     }
 
-    /// This config's own target setting (`data.target_size` or `text.target_fraction`).
+    /// This config at `n` target sequences (DNA; 0: every target sequence not held out).
+    /// The value of `n = 0` is 0 here; the report replaces it by the count it found.
+    ///
+    /// # Panics
+    /// If the task is not a DNA one.
+    pub fn with_target_sequences(&self, n: usize) -> TargetSetting {
+        let mut config = self.clone();
+        config.dna.as_mut().expect("a DNA task").target_size = n;
+        TargetSetting {
+            label: if n == 0 {
+                "n=all".into()
+            } else {
+                format!("n={n}")
+            },
+            axis: "target_size",
+            value: n as f64,
+            config,
+        }
+    }
+
+    /// This config's own target setting (`data.target_size`, `text.target_fraction` or
+    /// `dna.target_size`).
     pub fn own_target(&self) -> TargetSetting {
         match self.task() {
             Task::Markov(data) => self.with_target_size(data.target_size),
             Task::Text(text) => self.with_target_fraction(text.target_fraction),
+            Task::Dna(dna) => self.with_target_sequences(dna.target_size),
         }
     }
 
@@ -207,21 +243,11 @@ impl ExperimentConfig {
                 self.name
             )));
         }
-        match (&self.data, &self.text) {
-            (Some(data), None) => data.validate()?,
-            (None, Some(text)) => {
+        match (&self.data, &self.text, &self.dna) {
+            (Some(data), None, None) => data.validate()?,
+            (None, Some(text), None) => {
                 text.validate()?;
-                if let Some(m) = self
-                    .experiment
-                    .methods
-                    .iter()
-                    .find(|m| m.needs_exact_chains())
-                {
-                    return Err(ExperimentError::config(format!(
-                        "experiment.methods = \"{m}\": uses the exact chains of a Markov task; \
-                         a text task has none"
-                    )));
-                }
+                self.check_no_exact_chains("a text task")?;
                 if self.experiment.target_fractions.is_empty() {
                     return Err(ExperimentError::config(
                         "experiment.target_fractions = []: name at least one fraction",
@@ -231,9 +257,22 @@ impl ExperimentConfig {
                     check_fraction("experiment.target_fractions", f)?;
                 }
             }
+            (None, None, Some(dna)) => {
+                dna.validate()?;
+                self.check_no_exact_chains("a DNA task")?;
+                if self.experiment.target_sizes.is_empty() {
+                    return Err(ExperimentError::config(
+                        "experiment.target_sizes = []: name at least one target size (0: all)",
+                    ));
+                }
+                for &size in &self.experiment.target_sizes {
+                    check_target_size("experiment.target_sizes", size)?;
+                }
+            }
             _ => {
                 return Err(ExperimentError::config(
-                    "name exactly one task: a [data] section (Markov chains) or a [text] section",
+                    "name exactly one task: a [data] section (Markov chains), a [text] section \
+                     or a [dna] section",
                 ));
             }
         }
@@ -298,6 +337,22 @@ impl ExperimentConfig {
         Ok(())
     }
 
+    /// Refuses the methods that use the exact chains of a Markov task.
+    fn check_no_exact_chains(&self, task: &str) -> Result<()> {
+        if let Some(m) = self
+            .experiment
+            .methods
+            .iter()
+            .find(|m| m.needs_exact_chains())
+        {
+            return Err(ExperimentError::config(format!(
+                "experiment.methods = \"{m}\": uses the exact chains of a Markov task; \
+                 {task} has none"
+            )));
+        }
+        Ok(())
+    }
+
     /// What running `methods` needs beyond [`validate`](Self::validate), checked before any
     /// stage starts: the one-position samplers, the planner and the γ fit reveal one
     /// position per step, which only the absorbing process does.
@@ -358,6 +413,8 @@ pub enum Task<'a> {
     Markov(&'a MarkovData),
     /// Text of a corpus.
     Text(&'a TextData),
+    /// DNA sequences of a FASTA file.
+    Dna(&'a DnaData),
 }
 
 /// One target setting of an experiment: the config with its target set.

@@ -324,3 +324,60 @@ fn exact_ratio_methods_need_source_support() {
         .check_runnable(&[Method::Gtl, Method::TargetOnly])
         .unwrap();
 }
+
+const DNA: &str = include_str!("../../../../configs/dna-16s.toml");
+
+/// The DNA configs parse without the data (four tokens, no tokenizer), round-trip, and give
+/// one setting per target size with "all" for 0; out-of-range `[dna]` keys name themselves.
+#[test]
+fn dna_configs_load_and_their_keys_are_checked() {
+    for text in [DNA, include_str!("../../../../configs/dna-ci.toml")] {
+        let config = ExperimentConfig::parse(text).unwrap();
+        assert_eq!(config.num_tokens().unwrap(), 4);
+        let again = ExperimentConfig::parse(&config.to_toml().unwrap()).unwrap();
+        assert_eq!(again, config);
+    }
+    let config = ExperimentConfig::parse(DNA).unwrap();
+    let labels: Vec<String> = config
+        .target_settings()
+        .into_iter()
+        .map(|s| s.label)
+        .collect();
+    assert_eq!(labels, ["n=all", "n=100", "n=20", "n=5"]);
+    assert_eq!(config.length(), 128);
+    for (from, to, expected) in [
+        (
+            "target_sizes = [0, 100, 20, 5]",
+            "target_sizes = [0, 1]",
+            "experiment.target_sizes = 1: must be 0",
+        ),
+        (
+            "stride = 64",
+            "stride = 200",
+            "dna.stride = 200: must be in 1..=128",
+        ),
+        ("length = 128", "length = 4", "dna.length = 4"),
+        (
+            "target = [\"Bacteroidetes\"]",
+            "target = [\"Firmicutes\"]",
+            "dna.target = \"Firmicutes\": also a source taxon",
+        ),
+        (
+            "rank = \"phylum\"",
+            "rank = \"kingdom\"",
+            "dna.rank: unknown variant",
+        ),
+        ("top_n = 0", "top_n = 5", "guidance.top_n = 5"),
+        (
+            "[dna]",
+            "[text]\ncorpus = { format = \"shards\", dir = \"x\" }\nsource = [\"a\"]\n\
+             target = [\"b\"]\nlength = 8\ntokenizer = { kind = \"bpe\", vocab_size = 300 }\n\n[dna]",
+            "name exactly one task",
+        ),
+    ] {
+        assert!(DNA.contains(from), "dna-16s.toml should contain {from}");
+        let text = DNA.replacen(from, to, 1);
+        let err = ExperimentConfig::parse(&text).unwrap_err().to_string();
+        assert!(err.contains(expected), "{from} -> {to}: {err}");
+    }
+}

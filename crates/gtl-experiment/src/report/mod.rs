@@ -1,6 +1,8 @@
 //! What an experiment writes after its stages: every method's metrics computed from its
 //! samples (MATH.md §7), `metrics.json`, CSV tables, PNG plots and `report.md`.
 
+mod dna;
+mod dna_scores;
 mod plots;
 mod tables;
 mod text;
@@ -14,6 +16,7 @@ use gtl_eval::{ErrorBin, MarkovScores, SequenceStats, read_error_csv};
 use gtl_models::training::write_atomically;
 use serde::{Deserialize, Serialize};
 
+pub use dna_scores::{DnaEvaluator, DnaReference, DnaScores, SPECTRUM_KS};
 pub use plots::{TARGET_SIZE_AXIS, plots};
 pub use tables::{comparisons, ratio_summary, results_table, stage_table};
 pub use text::report_text;
@@ -33,7 +36,7 @@ use crate::{ExperimentError, Result};
 /// N-gram length of the memorisation statistics.
 const NGRAM: usize = 4;
 
-/// Decoded samples kept per method (text tasks).
+/// Decoded samples kept per method (text and DNA tasks).
 const EXAMPLES: usize = 3;
 
 /// One method at one setting.
@@ -66,7 +69,10 @@ pub struct MethodResult {
     /// The text scores (text tasks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<TextScores>,
-    /// The first samples, decoded (text tasks).
+    /// The DNA scores (DNA tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dna: Option<DnaScores>,
+    /// The first samples, decoded (text and DNA tasks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<String>,
 }
@@ -104,6 +110,9 @@ pub struct SettingResult {
     /// The references of the text scores (text tasks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_reference: Option<TextReference>,
+    /// The references of the DNA scores (DNA tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dna_reference: Option<DnaReference>,
 }
 
 impl SettingResult {
@@ -183,6 +192,7 @@ fn setting_result(
         Some(path) => Some(TextEvaluator::new(c, path, &data)?),
         None => None,
     };
+    let dna = c.dna.as_ref().map(|_| DnaEvaluator::new(c)).transpose()?;
     let denoiser = executed.summary(stages.denoiser)?;
     let planner = match stages.planner {
         Some(p) => (executed.summary(p)?.parameters, executed.seconds(p)),
@@ -238,9 +248,16 @@ fn setting_result(
         let (scores, sequences, text) =
             score_samples(&data, evaluator.as_ref(), &samples, c.length())
                 .map_err(|e| e.under(&format!("scoring {method} at {}", setting.label)))?;
-        let examples = match &evaluator {
-            Some(evaluator) => evaluator.decode(&samples[..samples.len().min(EXAMPLES)]),
-            None => Vec::new(),
+        let dna_scores = dna
+            .as_ref()
+            .map(|d| d.score(&samples))
+            .transpose()
+            .map_err(|e| e.under(&format!("scoring {method} at {}", setting.label)))?;
+        let first = &samples[..samples.len().min(EXAMPLES)];
+        let examples = match (&evaluator, &dna) {
+            (Some(evaluator), _) => evaluator.decode(first),
+            (None, Some(dna)) => dna.decode(first),
+            (None, None) => Vec::new(),
         };
         let count = drawn.samples as f64;
         methods.push(MethodResult {
@@ -256,13 +273,19 @@ fn setting_result(
             ratio_rows_per_sample: drawn.stats.ratio_rows as f64 / count,
             nelbo_target,
             text,
+            dna: dna_scores,
             examples,
         });
     }
+    let dna_reference = dna.map(|d| d.reference()).transpose()?;
     Ok(SettingResult {
         label: setting.label.clone(),
         axis: setting.axis.clone(),
-        value: setting.value,
+        // A DNA task's "all" setting (0) is placed at the count it found.
+        value: match &dna_reference {
+            Some(r) if setting.value == 0.0 => r.target_sequences as f64,
+            _ => setting.value,
+        },
         target_train: data.target_train.len(),
         target_transition: data.chains.as_ref().map(|c| c.target.transition().to_vec()),
         methods,
@@ -275,6 +298,7 @@ fn setting_result(
         },
         gamma_fit: stages.gamma.map(|g| executed.summary(g)).transpose()?,
         text_reference: evaluator.map(|e| e.reference()).transpose()?,
+        dna_reference,
     })
 }
 

@@ -60,7 +60,7 @@ fn heatmaps(metrics: &Metrics, path: &Path) -> Result<()> {
 }
 
 /// A line per method of `value` against the settings' varied value.
-fn method_lines(metrics: &Metrics, value: impl Fn(&MethodResult) -> f64) -> Vec<Series> {
+pub(super) fn method_lines(metrics: &Metrics, value: impl Fn(&MethodResult) -> f64) -> Vec<Series> {
     let mut names = Vec::new();
     for s in &metrics.settings {
         for m in &s.methods {
@@ -107,6 +107,9 @@ pub fn plots(metrics: &Metrics, dir: &Path, axis: &str, x_scale: Scale) -> Resul
     std::fs::create_dir_all(dir).map_err(|e| crate::ExperimentError::io(dir, e))?;
     if metrics.settings.iter().any(|s| s.text_reference.is_some()) {
         return text_plots(metrics, dir, axis, x_scale);
+    }
+    if metrics.settings.iter().any(|s| s.dna_reference.is_some()) {
+        return super::dna::dna_plots(metrics, dir, axis, x_scale);
     }
     let mut written = Vec::new();
     heatmaps(metrics, &dir.join("transition-matrices.png"))?;

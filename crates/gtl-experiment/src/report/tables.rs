@@ -7,10 +7,13 @@ use gtl_eval::{Cell, ERROR_COLUMNS, Table};
 use super::{Metrics, TextScores};
 
 /// The per-setting, per-method table: the exact scores of a Markov task, the text scores of a
-/// text task.
+/// text task, the DNA scores of a DNA task.
 pub fn results_table(metrics: &Metrics) -> Table {
     if metrics.settings.iter().any(|s| s.text_reference.is_some()) {
         return text_results_table(metrics);
+    }
+    if metrics.settings.iter().any(|s| s.dna_reference.is_some()) {
+        return super::dna::dna_results_table(metrics);
     }
     let mut table = Table::new([
         "setting",

@@ -74,10 +74,19 @@ pub fn report_text(config: &ExperimentConfig, metrics: &Metrics, plots: &[String
                 );
             }
         }
+        Task::Dna(d) => {
+            text.push_str(&super::dna::dna_section(d, metrics, &guidance));
+            text.push_str("\nMain scores (results.csv has every column, the k-mer distances for k = 1…6 among them):\n\n");
+            text.push_str(&super::dna::dna_main_table(metrics).to_markdown(3));
+            text.push_str("\n## Targets\n\nGTL against every other method at each target size: a higher target share and a lower 6-mer distance, \"yes\" only when the 95 % intervals are apart; then GTL's memorisation against real held-out target windows.\n\n");
+            text.push_str(&super::dna::dna_targets(metrics));
+        }
     }
-    text.push_str(&results_table(metrics).to_markdown(3));
-    text.push_str("\n## GTL against full fine-tuning\n\n");
-    text.push_str(&comparisons(metrics));
+    if config.dna.is_none() {
+        text.push_str(&results_table(metrics).to_markdown(3));
+        text.push_str("\n## GTL against full fine-tuning\n\n");
+        text.push_str(&comparisons(metrics));
+    }
     if metrics.settings.iter().any(|s| !s.ratio.bins.is_empty()) {
         text.push_str("\n## Ratio error against the exact log h_t\n\nAll-t rows (ratio_error.csv has every t-bin). A guided sampler sees the error variance: a constant offset cancels.\n\n");
         text.push_str(&ratio_summary(metrics).to_markdown(2));
@@ -99,7 +108,11 @@ pub fn report_text(config: &ExperimentConfig, metrics: &Metrics, plots: &[String
                 }
                 let _ = writeln!(text, "\n### {} at {}\n", m.method, s.label);
                 for example in &m.examples {
-                    let _ = writeln!(text, "> {}\n", example.replace('\n', " "));
+                    if config.dna.is_some() {
+                        let _ = writeln!(text, "    {example}\n");
+                    } else {
+                        let _ = writeln!(text, "> {}\n", example.replace('\n', " "));
+                    }
                 }
             }
         }

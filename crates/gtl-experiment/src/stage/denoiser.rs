@@ -137,9 +137,7 @@ impl Stage for DenoiserStage {
                     / (test.len() * config.length()) as f64,
             );
         }
-        let nelbo_target = config
-            .text
-            .is_some()
+        let nelbo_target = (config.text.is_some() || config.dna.is_some())
             .then(|| nelbo(&inference, &data.target_test));
         Ok(DenoiserSummary {
             process: process.kind.name().into(),

@@ -145,6 +145,14 @@ impl Stage for SamplesStage {
                     .collect();
                 write_decoded_jsonl(&path, &samples.tokens, &texts)?;
             }
+            None if config.dna.is_some() => {
+                let bases: Vec<String> = samples
+                    .tokens
+                    .iter()
+                    .map(|t| crate::dna::decode(t))
+                    .collect();
+                write_decoded_jsonl(&path, &samples.tokens, &bases)?;
+            }
             None => write_jsonl(&path, &samples.tokens)?,
         }
         Ok(SampleSummary::new(self.method, &samples, &gamma, config))

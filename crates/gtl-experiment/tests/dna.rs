@@ -1,0 +1,183 @@
+//! The DNA task on the real 16S file (`../shared/data/dna`): the phylum judge beats chance by
+//! a margin on held-out windows, and the CI-sized experiment runs every stage and reports.
+//! Both skip, saying why, when the shared data is absent.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use burn::backend::{Autodiff, NdArray};
+use gtl_experiment::report::DnaEvaluator;
+use gtl_experiment::{ExperimentConfig, LogObserver, RunOptions};
+
+type TB = Autodiff<NdArray>;
+
+/// A config of `configs/` with its FASTA path pointed at the shared data, or `None` (after
+/// saying so) when the data is absent.
+fn config_with_shared_data(text: &str, test: &str) -> Option<ExperimentConfig> {
+    let Some(shared) = gtl_data::shared_data_dir().filter(|d| d.join("dna").is_dir()) else {
+        eprintln!(
+            "{test}: skipped: ../shared/data/dna is absent (set GTL_SHARED_DATA to run this test)"
+        );
+        return None;
+    };
+    let fasta = shared.join("dna/rRNA16S.gold.fasta");
+    let text = text.replace(
+        "fasta = \"../shared/data/dna/rRNA16S.gold.fasta\"",
+        &format!("fasta = {:?}", fasta.display().to_string()),
+    );
+    Some(ExperimentConfig::parse(&text).unwrap())
+}
+
+/// The judge of the default config, trained on held-out sequences of the four phyla, on
+/// held-out real windows of 128 bases of other sequences: chance is 0.25 (balanced).
+#[test]
+fn the_phylum_judge_beats_chance_on_held_out_windows_of_the_real_file() {
+    let Some(config) = config_with_shared_data(
+        include_str!("../../../configs/dna-16s.toml"),
+        "the_phylum_judge_beats_chance",
+    ) else {
+        return;
+    };
+    let evaluator = DnaEvaluator::new(&config).unwrap();
+    let reference = evaluator.reference().unwrap();
+    eprintln!(
+        "judge: {} training sequences, {} held-out windows of {} bases, accuracy {:.3}, \
+         balanced accuracy {:.3}, labels {:?}, confusion {:?}",
+        reference.judge_sequences,
+        reference.judge_windows,
+        config.length(),
+        reference.judge_accuracy,
+        reference.judge_balanced_accuracy,
+        reference.labels,
+        reference.confusion
+    );
+    assert_eq!(
+        reference.labels,
+        [
+            "Actinobacteria",
+            "Bacteroidetes",
+            "Firmicutes",
+            "Proteobacteria"
+        ]
+    );
+    assert!(
+        reference.judge_sequences > 500,
+        "{}",
+        reference.judge_sequences
+    );
+    assert!(
+        reference.judge_windows > 2000,
+        "{}",
+        reference.judge_windows
+    );
+    // Chance is 0.25; demand a wide margin.
+    assert!(
+        reference.judge_balanced_accuracy > 0.75,
+        "balanced accuracy {}",
+        reference.judge_balanced_accuracy
+    );
+    // Real held-out target windows go to the target; real source windows mostly do not.
+    assert!(reference.target.target_share.mean > 0.75);
+    assert!(reference.source.target_share.mean < 0.15);
+    // Real windows share substrings with the target sequences (conserved regions), but
+    // shorter than a window on average.
+    assert!(reference.target.lcs.mean > 8.0 && reference.target.lcs.mean < 128.0);
+}
+
+#[test]
+fn a_ci_sized_dna_experiment_runs_and_reports() {
+    let Some(config) = config_with_shared_data(
+        include_str!("../../../configs/dna-ci.toml"),
+        "a_ci_sized_dna_experiment_runs_and_reports",
+    ) else {
+        return;
+    };
+    let runs: PathBuf =
+        std::env::temp_dir().join(format!("gtl-experiment-dna-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&runs);
+    let options = RunOptions {
+        runs_dir: runs.clone(),
+        workers: Some(2),
+        observer: Arc::new(LogObserver),
+    };
+    let report = gtl_experiment::run::<TB>(&config, &options, &Default::default()).unwrap();
+    let run_dir = runs.join(&config.name);
+    assert_eq!(report.metrics.settings.len(), 2);
+    let all = &report.metrics.settings[0];
+    assert_eq!(all.label, "n=all");
+    let reference = all.dna_reference.as_ref().expect("reference rows");
+    assert_eq!(all.value, reference.target_sequences as f64);
+    assert_eq!(report.metrics.settings[1].value, 5.0);
+    assert_eq!(
+        report.metrics.settings[1]
+            .dna_reference
+            .as_ref()
+            .unwrap()
+            .target_sequences,
+        5
+    );
+    for setting in &report.metrics.settings {
+        let reference = setting.dna_reference.as_ref().unwrap();
+        assert!(reference.judge_balanced_accuracy > 0.25);
+        assert_eq!(setting.methods.len(), config.experiment.methods.len());
+        for m in &setting.methods {
+            let d = m.dna.as_ref().expect("DNA scores");
+            let p = d.target_share;
+            assert!(
+                0.0 <= p.low && p.low <= p.mean && p.mean <= p.high && p.high <= 1.0,
+                "{p:?}"
+            );
+            assert_eq!(d.kmer_js.len(), 6);
+            assert!(d.kmer_js.iter().all(|js| (0.0..=1.0).contains(js)));
+            assert!(d.js6.low <= d.js6.mean && d.js6.mean <= d.js6.high);
+            assert!((0.0..=1.0).contains(&d.gc_mean) && (0.0..=1.0).contains(&d.gc_ks));
+            assert!(d.lcs_max <= config.length());
+            assert!(m.scores.is_none() && m.text.is_none());
+            assert_eq!(m.examples.len(), d.samples.min(3));
+            for example in &m.examples {
+                assert_eq!(example.len(), config.length());
+                assert!(example.bytes().all(|b| b"ACGT".contains(&b)), "{example}");
+            }
+        }
+        for name in ["source", "target-only", "full-finetune"] {
+            let nelbo = setting.method(name).unwrap().nelbo_target;
+            assert!(nelbo.is_some_and(|n| n > 0.0), "{name}: {nelbo:?}");
+        }
+    }
+    let samples = std::fs::read_to_string(run_dir.join("samples/n_5/gtl.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = samples
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), config.guidance.samples);
+    for line in &lines {
+        let tokens: Vec<u32> = serde_json::from_value(line["tokens"].clone()).unwrap();
+        assert_eq!(tokens.len(), config.length());
+        let bases = gtl_experiment::dna::decode(&tokens);
+        assert_eq!(line["text"].as_str().unwrap(), bases);
+    }
+    for file in [
+        "report.md",
+        "results.csv",
+        "plots/target-share.png",
+        "plots/kmer-js.png",
+        "plots/lcs.png",
+        "plots/judge-confusion.png",
+    ] {
+        assert!(run_dir.join(file).is_file(), "{file} missing");
+    }
+    let text = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    for section in [
+        "## Results",
+        "balanced accuracy",
+        "## Targets",
+        "## Samples",
+        "real target (held out)",
+    ] {
+        assert!(text.contains(section), "{section} missing from report.md");
+    }
+    let again = gtl_experiment::run::<TB>(&config, &options, &Default::default()).unwrap();
+    assert!(again.metrics.stages.iter().all(|s| s.cached));
+    assert_eq!(again.metrics.settings, report.metrics.settings);
+    let _ = std::fs::remove_dir_all(&runs);
+}
