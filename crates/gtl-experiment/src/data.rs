@@ -88,21 +88,30 @@ impl TaskData {
             target_test: held_out(&docs.target_test)?,
             chains: None,
         };
+        data.require_windows(|name| {
+            format!(
+                "text: the {name} documents fill no window of text.length = {} tokens",
+                spec.length
+            )
+        })?;
+        Ok(data)
+    }
+
+    /// Refuses a data set with an empty split (every one but the source test split, which
+    /// only the report reads); `message` says why, given the split's name.
+    fn require_windows(&self, message: impl Fn(&str) -> String) -> Result<()> {
         for (name, split) in [
-            ("source training", &data.source_train),
-            ("source validation", &data.source_validation),
-            ("target training", &data.target_train),
-            ("target validation", &data.target_validation),
-            ("target test", &data.target_test),
+            ("source training", &self.source_train),
+            ("source validation", &self.source_validation),
+            ("target training", &self.target_train),
+            ("target validation", &self.target_validation),
+            ("target test", &self.target_test),
         ] {
             if split.is_empty() {
-                return Err(ExperimentError::config(format!(
-                    "text: the {name} documents fill no window of text.length = {} tokens",
-                    spec.length
-                )));
+                return Err(ExperimentError::config(message(name)));
             }
         }
-        Ok(data)
+        Ok(())
     }
 
     /// The windows of a DNA task: training windows `dna.stride` bases apart, held-out
@@ -128,21 +137,13 @@ impl TaskData {
             target_test: held_out(&records.target_test)?,
             chains: None,
         };
-        for (name, split) in [
-            ("source training", &data.source_train),
-            ("source validation", &data.source_validation),
-            ("target training", &data.target_train),
-            ("target validation", &data.target_validation),
-            ("target test", &data.target_test),
-        ] {
-            if split.is_empty() {
-                return Err(ExperimentError::config(format!(
-                    "dna: the {name} sequences give no window of dna.length = {} bases without \
-                     an ambiguity code",
-                    spec.length
-                )));
-            }
-        }
+        data.require_windows(|name| {
+            format!(
+                "dna: the {name} sequences give no window of dna.length = {} bases without \
+                 an ambiguity code",
+                spec.length
+            )
+        })?;
         Ok(data)
     }
 
