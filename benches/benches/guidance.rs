@@ -42,6 +42,7 @@ fn bench_guidance(c: &mut Criterion) {
         let gtl = |top_n| ScheduledGtl::<Inner> {
             order: PositionRule::Random,
             top_n,
+            tail: Default::default(),
             gamma: GammaSchedule::Constant(1.0),
             batch_size: ROWS,
         };

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use gtl_experiment::Method;
-use gtl_experiment::config::PositionOrder;
+use gtl_experiment::config::{PositionOrder, TailChoice};
 use gtl_experiment::finished::{
     Drawn, Evaluation, FinishedRun, SamplerOverrides, evaluation_table,
 };
@@ -36,6 +36,10 @@ pub struct SampleArgs {
     /// Candidates per step of scheduled GTL (0: every token).
     #[arg(long)]
     top_n: Option<usize>,
+    /// What scheduled GTL's tokens outside the top n get: drop them, or keep them at their
+    /// unguided probabilities.
+    #[arg(long, value_enum)]
+    candidate_tail: Option<TailChoice>,
     /// Position order of the one-position samplers.
     #[arg(long, value_enum)]
     order: Option<PositionOrder>,
@@ -70,6 +74,7 @@ impl BackendTask for Sample {
         let overrides = SamplerOverrides {
             gamma: a.gamma,
             top_n: a.top_n,
+            candidate_tail: a.candidate_tail,
             order: a.order,
             samples: a.samples,
             seed: a.seed,

@@ -212,6 +212,7 @@ fn measure<B: AutodiffBackend>(
         let gtl = |top_n| ScheduledGtl {
             order: PositionRule::Random,
             top_n,
+            tail: Default::default(),
             gamma: GammaSchedule::Constant(1.0),
             batch_size: args.samples,
         };

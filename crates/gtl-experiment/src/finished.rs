@@ -35,7 +35,7 @@ use gtl_models::training::write_atomically;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{FORMAT_VERSION, finished};
-use crate::config::{ExperimentConfig, PositionOrder, Task};
+use crate::config::{ExperimentConfig, PositionOrder, TailChoice, Task};
 use crate::data::TaskData;
 use crate::error::to_json;
 use crate::io::read_samples;
@@ -89,6 +89,8 @@ pub struct SamplerOverrides {
     pub gamma: Option<f64>,
     /// Candidates per step of scheduled GTL (0: every token).
     pub top_n: Option<usize>,
+    /// What scheduled GTL's tokens outside the top n get.
+    pub candidate_tail: Option<TailChoice>,
     /// Position order of the one-position samplers (`baseline_order` for baselines).
     pub order: Option<PositionOrder>,
     /// Sequences drawn.
@@ -232,6 +234,9 @@ impl FinishedRun {
         }
         if let Some(top_n) = overrides.top_n {
             g.top_n = top_n;
+        }
+        if let Some(tail) = overrides.candidate_tail {
+            g.candidate_tail = tail;
         }
         if let Some(order) = overrides.order {
             if method.is_baseline() {

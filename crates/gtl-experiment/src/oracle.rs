@@ -153,6 +153,7 @@ impl OracleSampling {
         let scheduled = ScheduledGtl {
             order,
             top_n: self.top_n,
+            tail: Default::default(),
             gamma: gamma.clone(),
             batch_size: self.sampler.batch_size,
         };

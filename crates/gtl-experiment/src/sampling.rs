@@ -150,6 +150,7 @@ pub fn scheduled<'a, B: Backend>(
     ScheduledGtl {
         order,
         top_n: guidance.candidates(),
+        tail: guidance.candidate_tail.into(),
         gamma,
         batch_size: guidance.batch_size,
     }

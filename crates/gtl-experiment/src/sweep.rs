@@ -187,7 +187,9 @@ fn axis_table(metrics: &Metrics) -> Table {
         "error (diag)"
     };
     columns.extend(methods.iter().map(|m| format!("{m} {cell}")));
-    columns.push("ratio MSE target (error variance)".into());
+    if !text {
+        columns.push("ratio MSE target (error variance)".into());
+    }
     let mut table = Table::new(columns);
     for s in &metrics.settings {
         let mut row = vec![s.label.clone().into()];
@@ -210,10 +212,12 @@ fn axis_table(metrics: &Metrics) -> Table {
                 },
             );
         }
-        row.push(match overall_target(s) {
-            Some((mse, variance)) => format!("{mse:.1} ({variance:.1})").into(),
-            None => gtl_eval::Cell::Missing,
-        });
+        if !text {
+            row.push(match overall_target(s) {
+                Some((mse, variance)) => format!("{mse:.1} ({variance:.1})").into(),
+                None => gtl_eval::Cell::Missing,
+            });
+        }
         table.push(row);
     }
     table
@@ -281,14 +285,29 @@ pub fn run<B: AutodiffBackend>(
     let executed = execute_settings::<B>(sweep_settings(config), &stages, options, device)?;
     let metrics = report::metrics(config, &executed, &run_dir)?;
     report::write_tables(&metrics, &run_dir)?;
+    let is_text = metrics.settings.iter().any(|s| s.text_reference.is_some());
+    let cells = if is_text {
+        "the judge's mean P(target) (MAUVE)"
+    } else {
+        "mean |transition error| (mean diagonal)"
+    };
     let mut text = format!(
         "# Sweep `{}`\n\nEach axis varies one setting of the base config (configs and \
-         results of every setting in metrics.json and results.csv). Cells: mean \
-         |transition error| (mean diagonal). Wall time of this invocation: {:.1} s.\n\n",
+         results of every setting in metrics.json and results.csv). Cells: {cells}. Wall \
+         time of this invocation: {:.1} s.\n\n",
         config.name, metrics.seconds
     );
-    text.push_str("## Where fine-tuning overtakes GTL\n\n");
-    text.push_str(&crossover(&metrics));
+    if !is_text {
+        text.push_str("## Where fine-tuning overtakes GTL\n\n");
+        text.push_str(&crossover(&metrics));
+    }
+    let overlap = axis_metrics(&metrics, "overlap");
+    if !overlap.settings.is_empty() {
+        // One row per (r, target fraction): the source model changes with r (target
+        // documents moved into its training set), so no single x axis fits a plot.
+        text.push_str("\n## Overlap r (target training documents moved into the source)\n\n");
+        text.push_str(&axis_table(&overlap).to_markdown(3));
+    }
     let axes = [
         ("target_size", report::TARGET_SIZE_AXIS, Scale::Log),
         ("target_diag", "target diagonal", Scale::Linear),
@@ -315,8 +334,11 @@ pub fn run<B: AutodiffBackend>(
             plots.push(format!("{axis}/{plot}"));
         }
     }
-    text.push_str("\n## Ratio error by setting\n\n");
-    text.push_str(&ratio_summary(&metrics).to_markdown(2));
+    if !is_text {
+        // Text tasks have no exact ratio to measure the learned one against.
+        text.push_str("\n## Ratio error by setting\n\n");
+        text.push_str(&ratio_summary(&metrics).to_markdown(2));
+    }
     text.push_str("\n## Every setting and method\n\n");
     text.push_str(&results_table(&metrics).to_markdown(3));
     text.push_str("\n## Time per stage\n\n");
@@ -324,7 +346,11 @@ pub fn run<B: AutodiffBackend>(
     write_atomically(&run_dir.join("report.md"), text.as_bytes())?;
     let summary = format!(
         "{}wrote {}/report.md",
-        crossover(&metrics),
+        if is_text {
+            String::new()
+        } else {
+            crossover(&metrics)
+        },
         run_dir.display()
     );
     Ok(Report {

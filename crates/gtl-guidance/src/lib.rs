@@ -37,6 +37,7 @@
 //! let sampler = ScheduledGtl::<NdArray> {
 //!     order: PositionRule::Random,
 //!     top_n: None, // every token is a candidate: exact with γ = 1
+//!     tail: Default::default(),
 //!     gamma: GammaSchedule::Constant(1.0),
 //!     batch_size: 500,
 //! };
@@ -67,7 +68,7 @@ pub use gamma::GammaSchedule;
 pub use gamma_fit::{GammaBin, GammaFit, GammaFitter, best_on_grid};
 pub use planner::{Planner, PositionRule};
 pub use planner_training::{OrderAccuracy, PlannerObjective, order_accuracy};
-pub use scheduled::ScheduledGtl;
+pub use scheduled::{CandidateTail, ScheduledGtl};
 pub use scorer::{Scorer, TaylorRatio};
 
 use burn::prelude::*;

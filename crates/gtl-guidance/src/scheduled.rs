@@ -1,6 +1,7 @@
 //! Scheduled GTL: one position per step, candidates restricted to the denoiser's top-n.
 
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 use gtl_diffusion::sampler::{
     Samples, draw_categorical, gather_positions, in_batches, tensor_tokens, times_tensor,
     tokens_tensor,
@@ -16,17 +17,34 @@ use crate::{GammaSchedule, GuidanceError, Guide, GuidedSampler, PositionRule};
 /// most likely tokens `v` (all `N` when `top_n` is `None` or `≥ N`).
 ///
 /// `γ = 0` skips the ratio model and draws exactly as the unguided one-position sampler
-/// with the same order and seed.
+/// with the same order and seed. What happens to the tokens outside the top n is `tail`'s
+/// choice.
 #[derive(Clone)]
 pub struct ScheduledGtl<'a, B: Backend> {
     /// Position order.
     pub order: PositionRule<'a, B>,
     /// Candidates per step; `None` = every token.
     pub top_n: Option<usize>,
+    /// What the tokens outside the `top_n` candidates get (no effect when `top_n ≥ N`).
+    pub tail: CandidateTail,
     /// Guidance strength over sampling progress.
     pub gamma: GammaSchedule,
     /// Sequences generated together.
     pub batch_size: usize,
+}
+
+/// What scheduled GTL does with the tokens outside the denoiser's top-n candidates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CandidateTail {
+    /// Draw among the candidates only (the reference's schedule). For `γ → 0` this is top-n
+    /// truncation of the denoiser, not the unguided sampler.
+    #[default]
+    Drop,
+    /// Keep every other token at its unguided probability and reweight only the candidates
+    /// within their own unguided mass `P_n`: candidate `v` gets `P_n · p(v) r(v)^γ /
+    /// Σ_{w ∈ top-n} p(w) r(w)^γ`. This is exact guidance if every tail token's `r^γ` equals
+    /// the candidates' `p`-weighted mean, and `γ → 0` gives back the unguided sampler.
+    Keep,
 }
 
 impl<B: Backend> GuidedSampler<B> for ScheduledGtl<'_, B> {
@@ -87,12 +105,12 @@ impl<B: Backend> GuidedSampler<B> for ScheduledGtl<'_, B> {
                 } else {
                     let chosen = chosen.reshape([rows, n_tokens]);
                     let (log_p, values) = if top_n < n_tokens {
-                        chosen.topk_with_indices(top_n, 1)
+                        chosen.clone().topk_with_indices(top_n, 1)
                     } else {
                         let all = Tensor::<B, 1, Int>::arange(0..n_tokens as i64, device)
                             .reshape([1, n_tokens])
                             .expand([rows, n_tokens]);
-                        (chosen, all)
+                        (chosen.clone(), all)
                     };
                     let all_rows: Vec<usize> = (0..rows).collect();
                     let log_r = scorer.score(
@@ -103,15 +121,29 @@ impl<B: Backend> GuidedSampler<B> for ScheduledGtl<'_, B> {
                         values.clone(),
                         &mut samples.stats,
                     );
-                    let logits = log_p + log_r.mul_scalar(gamma);
-                    let probs = (logits.clone() - logits.max_dim(1)).exp();
-                    let picked = draw_categorical(probs.reshape([rows, 1, top_n]), rng)?;
-                    let values = tensor_tokens(values);
-                    picked
-                        .iter()
-                        .enumerate()
-                        .map(|(r, &k)| values[r * top_n + k as usize])
-                        .collect()
+                    let logits = log_p.clone() + log_r.mul_scalar(gamma);
+                    let weights = (logits.clone() - logits.max_dim(1)).exp();
+                    if self.tail == CandidateTail::Keep && top_n < n_tokens {
+                        // Candidates' unguided mass, redistributed among them by r^γ;
+                        // the two scatters write exact zeros, then the new values.
+                        let head = log_p.exp();
+                        let mass = head.clone().sum_dim(1);
+                        let guided = weights.clone() / weights.sum_dim(1) * mass;
+                        let probs = chosen
+                            .exp()
+                            .scatter(1, values.clone(), -head, IndexingUpdateOp::Add)
+                            .scatter(1, values, guided, IndexingUpdateOp::Add)
+                            .clamp_min(0.0);
+                        draw_categorical(probs.reshape([rows, 1, n_tokens]), rng)?
+                    } else {
+                        let picked = draw_categorical(weights.reshape([rows, 1, top_n]), rng)?;
+                        let values = tensor_tokens(values);
+                        picked
+                            .iter()
+                            .enumerate()
+                            .map(|(r, &k)| values[r * top_n + k as usize])
+                            .collect()
+                    }
                 };
                 for (r, (&position, token)) in positions.iter().zip(drawn).enumerate() {
                     tokens[r * length + position] = token;

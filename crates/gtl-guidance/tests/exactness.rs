@@ -8,7 +8,8 @@ mod common;
 use gtl_diffusion::ProcessKind;
 use gtl_diffusion::sampler::{Confidence, OnePosition, Order, Sampler};
 use gtl_guidance::{
-    ExactGuidance, GammaSchedule, Guide, GuidedSampler, PositionRule, ScheduledGtl, Scorer,
+    CandidateTail, ExactGuidance, GammaSchedule, Guide, GuidedSampler, PositionRule, ScheduledGtl,
+    Scorer,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -23,6 +24,7 @@ fn scheduled(
     ScheduledGtl {
         order,
         top_n,
+        tail: CandidateTail::Drop,
         gamma: GammaSchedule::Constant(gamma),
         batch_size: 1000,
     }
@@ -311,4 +313,84 @@ fn taylor_guidance_with_the_exact_ratio_moves_samples_toward_the_target() {
         assert!(tv_taylor < 0.6 * tv_unguided, "{name}");
         assert_eq!(taylor.stats.ratio_rows, SAMPLES * LENGTH);
     }
+}
+
+/// One masked position (L = 1) over N = 5 tokens: the exact source denoiser gives `π_s(v)`
+/// and the exact ratio `π_t(v) / π_s(v)`, so both tail rules have a closed form, computed here
+/// by hand in f64: "drop" draws `v` in the top-2 with `w(v) / Σ_top w(w)`,
+/// `w(v) = π_s(v) (π_t(v) / π_s(v))^γ`; "keep" scales those by the top-2's mass `P = 0.6` and
+/// leaves every other token at `π_s(v)`. 20,000 draws; each frequency within 4.5 binomial
+/// standard deviations.
+#[test]
+fn kept_tail_keeps_unguided_probabilities_and_reweights_the_candidates() {
+    let n = 5;
+    let pi_s = [0.35, 0.25, 0.2, 0.12, 0.08];
+    let pi_t = [0.1, 0.3, 0.05, 0.25, 0.3];
+    let uniform = vec![vec![1.0 / n as f64; n]; n];
+    let source = gtl_markov::MarkovChain::new(pi_s.to_vec(), uniform.clone()).unwrap();
+    let target = gtl_markov::MarkovChain::new(pi_t.to_vec(), uniform).unwrap();
+    let process = gtl_diffusion::Process::new(
+        ProcessKind::Absorbing,
+        n,
+        gtl_diffusion::Schedule::default(),
+    )
+    .unwrap();
+    let (denoiser, ratio) = oracles(&source, &target, process);
+    let gamma = 0.5;
+    let w: Vec<f64> = (0..n)
+        .map(|v| pi_s[v] * (pi_t[v] / pi_s[v]).powf(gamma))
+        .collect();
+    let head_w = w[0] + w[1];
+    let head_mass = pi_s[0] + pi_s[1];
+    let expected_drop = [w[0] / head_w, w[1] / head_w, 0.0, 0.0, 0.0];
+    let mut expected_keep = pi_s;
+    expected_keep[0] = head_mass * w[0] / head_w;
+    expected_keep[1] = head_mass * w[1] / head_w;
+    let draws = 20_000;
+    for (tail, expected) in [
+        (CandidateTail::Drop, expected_drop),
+        (CandidateTail::Keep, expected_keep),
+    ] {
+        let sampler = ScheduledGtl::<TB> {
+            order: PositionRule::Random,
+            top_n: Some(2),
+            tail,
+            gamma: GammaSchedule::Constant(gamma),
+            batch_size: 1000,
+        };
+        let samples = sampler
+            .sample(
+                Guide {
+                    denoiser: &denoiser,
+                    scorer: Scorer::Exact {
+                        ratio: &ratio,
+                        chunk_rows: 4096,
+                    },
+                    process: &process,
+                },
+                draws,
+                1,
+                &Default::default(),
+                &mut ChaCha8Rng::seed_from_u64(21),
+            )
+            .unwrap();
+        let mut counts = [0usize; 5];
+        for s in &samples.tokens {
+            counts[s[0] as usize] += 1;
+        }
+        for v in 0..n {
+            let freq = counts[v] as f64 / draws as f64;
+            let sd = (expected[v] * (1.0 - expected[v]) / draws as f64).sqrt();
+            eprintln!("{tail:?} token {v}: {freq:.4} expected {:.4}", expected[v]);
+            assert!(
+                (freq - expected[v]).abs() <= 4.5 * sd,
+                "{tail:?} token {v}: {freq} vs {} (sd {sd})",
+                expected[v]
+            );
+        }
+        // Only the two candidates are scored in either case.
+        assert_eq!(samples.stats.ratio_rows, draws * 2);
+    }
+    // The check can fail: unguided source draws are outside the tolerance of "keep".
+    assert!((pi_s[0] - expected_keep[0]).abs() > 0.1);
 }

@@ -95,6 +95,29 @@ impl PositionOrder {
     }
 }
 
+/// What scheduled GTL does with the tokens outside its top-n candidates
+/// ([`gtl_guidance::CandidateTail`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum TailChoice {
+    /// Draw among the candidates only (the reference's schedule; top-n truncation).
+    #[default]
+    Drop,
+    /// Keep the other tokens at their unguided probabilities; guidance reweights the
+    /// candidates within their own mass, so γ → 0 is the unguided sampler.
+    Keep,
+}
+
+impl From<TailChoice> for gtl_guidance::CandidateTail {
+    fn from(choice: TailChoice) -> Self {
+        match choice {
+            TailChoice::Drop => gtl_guidance::CandidateTail::Drop,
+            TailChoice::Keep => gtl_guidance::CandidateTail::Keep,
+        }
+    }
+}
+
 /// How `fit_gamma` scores a γ.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -117,6 +140,9 @@ pub struct GuidanceSection {
     pub gamma: f64,
     /// Candidates per step of scheduled GTL: the denoiser's top-n tokens (1..=N); 0 = all N.
     pub top_n: usize,
+    /// What the tokens outside the top-n candidates get: "drop" (draw among the candidates
+    /// only) or "keep" (their unguided probabilities).
+    pub candidate_tail: TailChoice,
     /// Position order of scheduled GTL and of the unguided source samples.
     pub order: PositionOrder,
     /// Position order of the baselines' one-position samples (the planner is trained for the
@@ -160,6 +186,7 @@ impl Default for GuidanceSection {
         GuidanceSection {
             gamma: 1.0,
             top_n: 0,
+            candidate_tail: TailChoice::Drop,
             order: PositionOrder::Planner,
             baseline_order: UnguidedOrder::Random,
             samples: 1000,

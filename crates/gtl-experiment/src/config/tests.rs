@@ -113,6 +113,11 @@ fn experiment_sections_are_checked_under_their_own_names() {
         ("samples = 200", "samples = 0", "guidance.samples = 0"),
         (
             "[guidance]",
+            "[guidance]\ncandidate_tail = \"spread\"",
+            "guidance.candidate_tail: unknown variant `spread`",
+        ),
+        (
+            "[guidance]",
             "[guidance]\nfit_criterion = \"vibes\"",
             "guidance.fit_criterion: unknown variant `vibes`",
         ),

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::corpus::{CorpusStage, task_data};
 use super::ratio::load_learned_ratio;
 use super::{DenoiserStage, Handle, PlannerStage, RatioStage, Stage, StageContext, StageId};
-use crate::config::{ExperimentConfig, FitCriterion, GuidanceSection};
+use crate::config::{ExperimentConfig, FitCriterion, GuidanceSection, TailChoice};
 use crate::io::write_jsonl;
 use crate::sampling::scheduled;
 use crate::{Result, keys};
@@ -109,6 +109,8 @@ struct SamplesKey {
     ngram_order: usize,
     order: crate::config::PositionOrder,
     top_n: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate_tail: Option<TailChoice>,
     batch_size: usize,
 }
 
@@ -134,6 +136,8 @@ impl Stage for GammaStage {
                 ngram_order: g.fit_order,
                 order: g.order,
                 top_n: g.top_n,
+                candidate_tail: (g.top_n > 0 && g.candidate_tail != TailChoice::Drop)
+                    .then_some(g.candidate_tail),
                 batch_size: g.batch_size,
             }),
         };

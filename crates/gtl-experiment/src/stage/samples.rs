@@ -13,7 +13,7 @@ use super::{
     BaselineStage, DenoiserStage, GammaStage, Handle, PlannerStage, RatioStage, Stage,
     StageContext, StageId,
 };
-use crate::config::{ExperimentConfig, PositionOrder};
+use crate::config::{ExperimentConfig, PositionOrder, TailChoice};
 use crate::io::{write_decoded_jsonl, write_jsonl};
 use crate::method::{Method, SamplerChoice};
 use crate::sampling::{Components, SampleSummary, sample_method};
@@ -50,6 +50,9 @@ struct SamplerKey {
     seed: u64,
     gamma: Option<f64>,
     top_n: Option<usize>,
+    /// Written only when it changes the draw (keys of earlier runs stay valid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate_tail: Option<TailChoice>,
     order: Option<PositionOrder>,
     chunk_rows: Option<usize>,
     exact_steps: Option<usize>,
@@ -77,6 +80,11 @@ impl Stage for SamplesStage {
             seed: g.seed,
             gamma: (guided && !method.uses_fitted_gamma(g)).then_some(g.gamma),
             top_n: (guided && !multi).then_some(g.top_n),
+            candidate_tail: (guided
+                && !multi
+                && g.top_n > 0
+                && g.candidate_tail != TailChoice::Drop)
+                .then_some(g.candidate_tail),
             order: match sampler {
                 SamplerChoice::OnePosition(order) => Some(order),
                 SamplerChoice::MultiPosition => None,
