@@ -159,3 +159,46 @@ fn bad_command_lines_are_refused_before_any_work() {
     assert!(status.success(), "--no-check still failed");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A GPU backend that this binary was not built with, or CUDA without a driver, is a one-line
+/// error before any work (no panic, no backtrace).
+#[test]
+fn unavailable_gpu_backends_are_one_line_errors() {
+    let dir = scratch("gpu");
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/markov-ci.toml");
+    for (backend, compiled) in [
+        ("wgpu", cfg!(feature = "wgpu")),
+        ("cuda", cfg!(feature = "cuda")),
+    ] {
+        let driver = std::path::Path::new("/usr/lib/x86_64-linux-gnu/libcuda.so.1").exists();
+        if compiled && (backend == "wgpu" || driver) {
+            eprintln!("skipped {backend}: compiled in and may run here");
+            continue;
+        }
+        let expected = if compiled {
+            "no CUDA driver (libcuda.so.1) found".to_string()
+        } else {
+            format!("backend '{backend}' was not compiled into this binary")
+        };
+        let args = [
+            "experiment",
+            config,
+            "--backend",
+            backend,
+            "--runs-dir",
+            "runs",
+        ];
+        refused(&dir, &args, &expected);
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{backend}: {stderr}");
+        assert!(
+            !dir.join("runs").exists(),
+            "{backend}: wrote a run before refusing"
+        );
+    }
+}
