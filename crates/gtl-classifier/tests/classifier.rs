@@ -196,13 +196,14 @@ fn prior_correction_removes_the_class_prior_from_the_logit() {
          log(n_T/n_S) = {prior:.3}; mean offset from exact log r: raw {raw_offset:.3}, \
          corrected {corrected_offset:.3}; Pearson with log r {correlation:.3}"
     );
-    // Measured: raw -3.127, corrected -0.131, log(n_T/n_S) = -2.996.
+    // Measured: raw -3.127, corrected -0.131, log(n_T/n_S) = -2.996. The corrected logit is
+    // the raw one minus log(n_T/n_S) by construction, so comparing the two offsets tests
+    // nothing; what can fail is whether the network trained on natural proportions learned
+    // the class prior as a shift: then the corrected offset is near 0, within a tenth of
+    // |log(n_T/n_S)|. A network that ignored the imbalance would sit near +3.
     assert!(
-        corrected_offset.abs() < raw_offset.abs(),
-        "corrected offset {corrected_offset} vs raw {raw_offset}"
-    );
-    assert!(
-        (raw_offset - prior).abs() < 1.0,
-        "the raw logit should be shifted by about log(n_T/n_S) = {prior}: offset {raw_offset}"
+        corrected_offset.abs() < 0.1 * prior.abs(),
+        "corrected offset {corrected_offset} (raw {raw_offset}): the logit did not learn the \
+         prior log(n_T/n_S) = {prior}"
     );
 }
