@@ -121,10 +121,10 @@ impl TaskData {
             return Err(ExperimentError::config("TaskData::dna needs a DNA task"));
         };
         let records = dna::records(spec)?;
-        let train = |r: &[gtl_data::FastaRecord]| dna::windows(r, spec.length, spec.stride);
+        let train = |r: &[gtl_data::FastaRecord]| dna::windows(r, spec, spec.stride);
         let held_out = |r: &[gtl_data::FastaRecord]| -> Result<_> {
             Ok(spread(
-                dna::windows(r, spec.length, spec.length)?,
+                dna::windows(r, spec, spec.length)?,
                 spec.eval_windows,
             ))
         };

@@ -31,8 +31,8 @@ pub struct DnaRecords {
     pub target_test: Vec<FastaRecord>,
 }
 
-/// The vocabulary: single bases A, C, G, T = 0..3, the mask 4; windows holding an IUPAC
-/// ambiguity code are dropped (no invented bases, no extra token).
+/// The vocabulary: single bases A, C, G, T = 0..3, the mask 4 (no token for ambiguity codes:
+/// [`windows`] drops or resamples them as `dna.ambiguity` says).
 pub fn vocab() -> NucleotideVocab {
     NucleotideVocab::new(1, Ambiguity::DropWindow).expect("k = 1 is valid")
 }
@@ -137,13 +137,19 @@ fn read_records(spec: &DnaData) -> Result<Arc<DnaRecords>> {
     Ok(Arc::new(records))
 }
 
-/// The windows of `length` bases of `records`, `stride` bases apart, as token ids.
-pub fn windows(records: &[FastaRecord], length: usize, stride: usize) -> Result<Vec<Vec<u32>>> {
-    let vocab = vocab();
+/// The windows of `spec.length` bases of `records`, `stride` bases apart, as token ids, with
+/// `spec.ambiguity`'s handling of IUPAC codes.
+pub fn windows(records: &[FastaRecord], spec: &DnaData, stride: usize) -> Result<Vec<Vec<u32>>> {
+    let vocab = NucleotideVocab::new(1, spec.ambiguity.into()).map_err(data_error)?;
     let mut windows = Vec::new();
     for record in records {
         let cut = vocab
-            .windows(record, length, Placement::Stride(stride), 0)
+            .windows(
+                record,
+                spec.length,
+                Placement::Stride(stride),
+                spec.split_seed,
+            )
             .map_err(data_error)?;
         windows.extend(cut.into_iter().map(|w| w.tokens));
     }

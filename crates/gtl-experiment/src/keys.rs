@@ -82,7 +82,12 @@ fn source_dna(d: &DnaData) -> Result<String> {
         d.split_seed,
         d.max_sequences,
         d.eval_windows,
-    ))
+    )
+    // Written only when it is not the default, so keys of earlier runs stay valid.
+        + &match d.ambiguity {
+            crate::config::AmbiguityPolicy::DropWindow => String::new(),
+            other => format!("ambiguity = {other:?}\n"),
+        })
 }
 
 /// The exact chains (for the samplers that use an oracle; Markov tasks only).

@@ -181,3 +181,36 @@ fn a_ci_sized_dna_experiment_runs_and_reports() {
     assert_eq!(again.metrics.settings, report.metrics.settings);
     let _ = std::fs::remove_dir_all(&runs);
 }
+
+/// `dna.ambiguity`: "drop-window" skips every window with an IUPAC code, "resample" keeps it
+/// with a base the code allows. On the real file the second gives strictly more source
+/// training windows (the file has ambiguity codes), the windows it shares with the first are
+/// unchanged, every token is a base, and the two settings have different data keys.
+#[test]
+fn ambiguity_codes_are_dropped_or_resampled_as_configured() {
+    let Some(dropped) = config_with_shared_data(
+        include_str!("../../../configs/dna-16s.toml"),
+        "ambiguity_codes_are_dropped_or_resampled",
+    ) else {
+        return;
+    };
+    let mut resampled = dropped.clone();
+    if let Some(dna) = resampled.dna.as_mut() {
+        dna.ambiguity = gtl_experiment::config::AmbiguityPolicy::Resample;
+    }
+    let a = gtl_experiment::data::TaskData::dna(&dropped).unwrap();
+    let b = gtl_experiment::data::TaskData::dna(&resampled).unwrap();
+    eprintln!(
+        "source training windows: drop-window {}, resample {}",
+        a.source_train.len(),
+        b.source_train.len()
+    );
+    assert!(b.source_train.len() > a.source_train.len());
+    assert!(b.source_train.iter().flatten().all(|&t| t < 4));
+    let kept: std::collections::HashSet<&Vec<u32>> = b.source_train.iter().collect();
+    assert!(a.source_train.iter().all(|w| kept.contains(w)));
+    assert_ne!(
+        gtl_experiment::keys::data(&dropped).unwrap(),
+        gtl_experiment::keys::data(&resampled).unwrap()
+    );
+}

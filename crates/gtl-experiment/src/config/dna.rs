@@ -75,6 +75,39 @@ pub struct DnaData {
     /// spread; 0: all).
     #[serde(default = "default_eval_windows")]
     pub eval_windows: usize,
+    /// What a window with an IUPAC ambiguity code (N, Y, R, ...) becomes: "drop-window" (the
+    /// window is skipped) or "resample" (each code is replaced by a base it allows, drawn from
+    /// a generator seeded by `split_seed` and the record id).
+    #[serde(default, skip_serializing_if = "AmbiguityPolicy::is_default")]
+    pub ambiguity: AmbiguityPolicy,
+}
+
+/// The experiment's choices of [`gtl_data::Ambiguity`]. gtl-data's third policy, a reserved
+/// token, is not offered: it adds a fifth token that the judge, the k-mer spectra and GC
+/// content would each have to account for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AmbiguityPolicy {
+    /// Skip every window that holds an ambiguity code (no invented bases).
+    #[default]
+    DropWindow,
+    /// Replace each code by a base it allows, drawn uniformly.
+    Resample,
+}
+
+impl AmbiguityPolicy {
+    fn is_default(&self) -> bool {
+        *self == Self::DropWindow
+    }
+}
+
+impl From<AmbiguityPolicy> for gtl_data::Ambiguity {
+    fn from(policy: AmbiguityPolicy) -> Self {
+        match policy {
+            AmbiguityPolicy::DropWindow => gtl_data::Ambiguity::DropWindow,
+            AmbiguityPolicy::Resample => gtl_data::Ambiguity::Resample,
+        }
+    }
 }
 
 fn default_validation() -> f64 {

@@ -16,7 +16,7 @@ use gtl_classifier::RatioConfig;
 use gtl_diffusion::{Process, ProcessKind};
 use serde::{Deserialize, Serialize};
 
-pub use dna::{DnaData, MIN_TARGET_SEQUENCES, TaxonRank, check_target_size};
+pub use dna::{AmbiguityPolicy, DnaData, MIN_TARGET_SEQUENCES, TaxonRank, check_target_size};
 pub use guidance::{FitCriterion, GuidanceSection, PositionOrder, TailChoice, UnguidedOrder};
 pub use markov::{ChainSpec, MAX_STATES, MarkovData, check_size};
 pub use model::{ModelSection, Pooling, PositionsName, Preset};

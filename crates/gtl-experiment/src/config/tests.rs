@@ -374,6 +374,11 @@ fn dna_configs_load_and_their_keys_are_checked() {
         ),
         ("top_n = 0", "top_n = 5", "guidance.top_n = 5"),
         (
+            "stride = 64",
+            "stride = 64\nambiguity = \"reserve\"",
+            "dna.ambiguity: unknown variant `reserve`, expected `drop-window` or `resample`",
+        ),
+        (
             "[dna]",
             "[text]\ncorpus = { format = \"shards\", dir = \"x\" }\nsource = [\"a\"]\n\
              target = [\"b\"]\nlength = 8\ntokenizer = { kind = \"bpe\", vocab_size = 300 }\n\n[dna]",

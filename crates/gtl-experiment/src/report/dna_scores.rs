@@ -144,7 +144,7 @@ fn build_references(spec: &DnaData, samples: usize) -> Result<References> {
         let mut out = Vec::new();
         for r in rs {
             let label = taxon(r);
-            for w in windows(std::slice::from_ref(*r), spec.length, spec.length)? {
+            for w in windows(std::slice::from_ref(*r), spec, spec.length)? {
                 out.push((label.clone(), w));
             }
         }
