@@ -15,6 +15,12 @@ type TB = Autodiff<NdArray>;
 
 const CI: &str = include_str!("../../../configs/markov-ci.toml");
 
+/// The tests here run whole experiments; they take turns. Run in parallel in one process, the
+/// pinned test once drew other GTL samples (a CI run on 2026-12-04; not reproduced in four
+/// reruns): some draw outside `gtl_models::training::seeded` still shares burn's
+/// process-global generator between concurrent runs. Not yet found.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn temp_runs(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gtl-experiment-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -45,6 +51,7 @@ fn options(runs: &Path, observer: Arc<dyn Observer>) -> RunOptions {
 /// before the move into the library.
 #[test]
 fn a_ci_sized_experiment_runs_caches_reports_and_keeps_its_pinned_outputs() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let config = ExperimentConfig::parse(CI).unwrap();
     let runs = temp_runs("e2e");
     let recorder = Arc::new(Recorder::default());
@@ -286,6 +293,7 @@ fn check_pinned(run_dir: &Path) {
 /// checkpoint to the same weights instead of training from scratch.
 #[test]
 fn an_interrupted_experiment_resumes_without_redoing_finished_stages() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let text = CI.replace(
         "target_sizes = [20, 60]\n\n[sweep]",
         "target_sizes = [20]\n\n[sweep]",
@@ -345,6 +353,7 @@ fn an_interrupted_experiment_resumes_without_redoing_finished_stages() {
 /// shows both criteria's scores.
 #[test]
 fn a_gamma_fit_by_samples_drives_the_learned_ratio_samplers() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let text = CI
         .replace(
             "target_sizes = [20, 60]\n\n[sweep]",
@@ -402,6 +411,7 @@ fn a_gamma_fit_by_samples_drives_the_learned_ratio_samplers() {
 /// with the reason printed, when the shared data is absent.
 #[test]
 fn a_ci_sized_text_experiment_runs_and_reports() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(shared) = gtl_data::shared_data_dir() else {
         eprintln!("skipped: ../shared/data is absent (set GTL_SHARED_DATA to run this test)");
         return;
@@ -501,6 +511,7 @@ fn a_ci_sized_text_experiment_runs_and_reports() {
 /// out-of-range token are refused with a message naming them.
 #[test]
 fn samples_drawn_again_from_a_finished_run_reproduce_the_report() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     use gtl_experiment::finished::{FinishedRun, SamplerOverrides};
     let text = CI.replace(
         "target_sizes = [20, 60]\n\n[sweep]",
