@@ -213,6 +213,13 @@ impl GuidanceSection {
         (self.top_n > 0).then_some(self.top_n)
     }
 
+    /// `candidate_tail` for cache keys: `None` when it cannot change the draw (every token is
+    /// a candidate, or the default "drop"), so keys of runs made before the key existed stay
+    /// valid.
+    pub fn tail_for_key(&self) -> Option<TailChoice> {
+        (self.top_n > 0 && self.candidate_tail != TailChoice::Drop).then_some(self.candidate_tail)
+    }
+
     /// Range checks; `states` is N and `length` is L.
     pub fn validate(&self, states: usize, length: usize) -> Result<()> {
         let fail = |message: String| Err(ExperimentError::Config(message));

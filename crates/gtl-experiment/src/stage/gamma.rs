@@ -136,8 +136,7 @@ impl Stage for GammaStage {
                 ngram_order: g.fit_order,
                 order: g.order,
                 top_n: g.top_n,
-                candidate_tail: (g.top_n > 0 && g.candidate_tail != TailChoice::Drop)
-                    .then_some(g.candidate_tail),
+                candidate_tail: g.tail_for_key(),
                 batch_size: g.batch_size,
             }),
         };

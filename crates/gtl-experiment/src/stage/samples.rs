@@ -80,11 +80,7 @@ impl Stage for SamplesStage {
             seed: g.seed,
             gamma: (guided && !method.uses_fitted_gamma(g)).then_some(g.gamma),
             top_n: (guided && !multi).then_some(g.top_n),
-            candidate_tail: (guided
-                && !multi
-                && g.top_n > 0
-                && g.candidate_tail != TailChoice::Drop)
-                .then_some(g.candidate_tail),
+            candidate_tail: g.tail_for_key().filter(|_| guided && !multi),
             order: match sampler {
                 SamplerChoice::OnePosition(order) => Some(order),
                 SamplerChoice::MultiPosition => None,
