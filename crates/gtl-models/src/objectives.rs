@@ -1,6 +1,8 @@
 //! Training objectives of the denoiser: a fresh corrupted batch per step, the configured
 //! diffusion loss, and the NELBO per token on held-out data as the validation metric.
 
+use std::ops::Range;
+
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -49,6 +51,48 @@ pub struct DenoiserObjective<'a, B: Backend> {
     pub device: B::Device,
 }
 
+/// One training batch of a [`DenoiserObjective`]: clean rows, their diffusion times and
+/// their corruption.
+struct DenoiserBatch<B: Backend> {
+    x0: Tensor<B, 2, Int>,
+    t: Vec<f64>,
+    z: Tensor<B, 2, Int>,
+}
+
+impl<B: AutodiffBackend> DenoiserObjective<'_, B> {
+    /// Draws a batch on `device`: rows, antithetic times over the whole batch, corruption.
+    fn draw(
+        &self,
+        batch_size: usize,
+        rng: &mut ChaCha8Rng,
+        device: &B::Device,
+    ) -> DenoiserBatch<B> {
+        let x0 = sample_batch::<B, _>(self.train, batch_size, rng, device);
+        let t = antithetic_times(
+            batch_size,
+            self.process.schedule.min_training_time(),
+            rng.random(),
+        );
+        let z = self.process.corrupt(x0.clone(), &t, rng);
+        DenoiserBatch { x0, t, z }
+    }
+
+    /// Mean loss per token of `batch` (a one-element tensor).
+    fn mean_loss(&self, model: &DenoiserNet<B>, batch: DenoiserBatch<B>) -> Tensor<B, 1> {
+        let DenoiserBatch { x0, t, z } = batch;
+        let length = self.train[0].len();
+        let t_tensor = Tensor::<B, 1>::from_data(
+            TensorData::new(t.iter().map(|&v| v as f32).collect::<Vec<_>>(), [t.len()]),
+            &x0.device(),
+        );
+        let log_x0 = model.forward(z.clone(), t_tensor);
+        self.loss
+            .per_sequence(&self.process, log_x0, x0, z, &t)
+            .mean()
+            .div_scalar(length as f64)
+    }
+}
+
 impl<B: AutodiffBackend> Objective<B, DenoiserNet<B>> for DenoiserObjective<'_, B> {
     fn loss(
         &self,
@@ -56,26 +100,34 @@ impl<B: AutodiffBackend> Objective<B, DenoiserNet<B>> for DenoiserObjective<'_, 
         batch_size: usize,
         rng: &mut ChaCha8Rng,
     ) -> Tensor<B, 1> {
-        let x0 = sample_batch::<B, _>(self.train, batch_size, rng, &self.device);
-        let length = self.train[0].len();
-        let t = antithetic_times(
-            batch_size,
-            self.process.schedule.min_training_time(),
-            rng.random(),
+        let batch = self.draw(batch_size, rng, &self.device);
+        self.mean_loss(model, batch)
+    }
+
+    /// The whole batch is drawn (and corrupted) as in `loss`, then only `rows` go through
+    /// the network: their mean loss, so equal parts average to the whole batch's loss.
+    fn loss_of_rows(
+        &self,
+        model: &DenoiserNet<B>,
+        batch_size: usize,
+        rng: &mut ChaCha8Rng,
+        rows: Range<usize>,
+        device: &B::Device,
+    ) -> Option<Tensor<B, 1>> {
+        assert!(
+            rows.start < rows.end && rows.end <= batch_size,
+            "loss_of_rows: rows {rows:?} must be a non-empty part of the batch 0..{batch_size}"
         );
-        let z = self.process.corrupt(x0.clone(), &t, rng);
-        let t_tensor = Tensor::<B, 1>::from_data(
-            TensorData::new(
-                t.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-                [batch_size],
-            ),
-            &self.device,
-        );
-        let log_x0 = model.forward(z.clone(), t_tensor);
-        self.loss
-            .per_sequence(&self.process, log_x0, x0, z, &t)
-            .mean()
-            .div_scalar(length as f64)
+        let batch = self.draw(batch_size, rng, device);
+        if rows == (0..batch_size) {
+            return Some(self.mean_loss(model, batch));
+        }
+        let part = DenoiserBatch {
+            x0: batch.x0.slice([rows.clone()]),
+            z: batch.z.slice([rows.clone()]),
+            t: batch.t[rows].to_vec(),
+        };
+        Some(self.mean_loss(model, part))
     }
 
     fn validate(&self, model: &<DenoiserNet<B> as AutodiffModule<B>>::InnerModule) -> f64 {

@@ -6,21 +6,27 @@
 //! step, RNG position, history) every `checkpoint_every` steps and at the end, so `resume`
 //! continues exactly where the run stopped. A non-finite loss stops the run and leaves the
 //! last good checkpoint untouched.
+//!
+//! With the `data-parallel` feature, [`train_data_parallel`] runs the same loop on several
+//! devices, each on a share of every batch, gradients averaged by burn's collective all-reduce.
 
 mod checkpoint;
 mod config;
 mod ema;
+mod ledger;
+#[cfg(feature = "data-parallel")]
+mod parallel;
 mod shared;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 pub use checkpoint::{
@@ -28,12 +34,34 @@ pub use checkpoint::{
 };
 pub use config::TrainingConfig;
 pub use ema::blend_into;
+#[cfg(feature = "data-parallel")]
+pub use parallel::train_data_parallel;
 pub use shared::seeded;
+
+use ledger::{Ledger, Opening, adamw, load_optimizer, seed_step};
 
 /// What a training run optimises.
 pub trait Objective<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// Mean loss of a fresh training batch (a one-element tensor), drawn with `rng`.
     fn loss(&self, model: &M, batch_size: usize, rng: &mut ChaCha8Rng) -> Tensor<B, 1>;
+
+    /// The loss of the rows `rows` of the batch that [`loss`](Self::loss) would draw with
+    /// `rng`, computed on `device` (where `model` lives): `rng` advances exactly as in `loss`,
+    /// and the value is scaled so that the mean over equal parts of the batch is the whole
+    /// batch's loss. `None` when the objective cannot split its batches; the default computes
+    /// the whole batch only (`rows = 0..batch_size`). Data-parallel training gives each device
+    /// one part.
+    fn loss_of_rows(
+        &self,
+        model: &M,
+        batch_size: usize,
+        rng: &mut ChaCha8Rng,
+        rows: Range<usize>,
+        device: &B::Device,
+    ) -> Option<Tensor<B, 1>> {
+        let _ = device;
+        (rows == (0..batch_size)).then(|| self.loss(model, batch_size, rng))
+    }
 
     /// Validation metric of the weights (lower is better), deterministic.
     fn validate(&self, model: &M::InnerModule) -> f64;
@@ -112,6 +140,14 @@ pub enum TrainError {
         step: usize,
         /// The checkpoint kept, if any.
         last_checkpoint: Option<PathBuf>,
+    },
+    /// A data-parallel run could not start, or its workers could not keep in step.
+    #[error("{label}: data-parallel training: {reason}")]
+    DataParallel {
+        /// The run.
+        label: String,
+        /// What went wrong.
+        reason: String,
     },
 }
 
@@ -249,166 +285,38 @@ where
     M: AutodiffModule<B> + Clone,
     O: Objective<B, M>,
 {
-    let checkpoint_path = options.dir.join("checkpoint.bin");
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(config.weight_decay as f32)
-        .with_grad_clipping((config.grad_clip > 0.0).then_some(
-            burn::grad_clipping::GradientClippingConfig::Norm(config.grad_clip as f32),
-        ))
-        .init::<B, M>();
-    let mut model = model;
-    let mut ema = (config.ema_decay > 0.0).then(|| model.valid());
-    let mut state = RunState {
-        step: 0,
-        rng: RngState::capture(&ChaCha8Rng::seed_from_u64(config.seed)),
-        best_validation: None,
-        stale_validations: 0,
-        history: Vec::new(),
-    };
-    let mut last_checkpoint = None;
-    if options.resume && checkpoint_path.exists() {
-        let file = CheckpointFile::read(&checkpoint_path)?;
-        model = load_module_bytes(model, file.model, device, &checkpoint_path)?;
-        let record = Bytes::new()
-            .load(file.optimizer, device)
-            .map_err(|e| TrainError::Record {
-                path: checkpoint_path.clone(),
-                reason: e.to_string(),
-            })?;
-        optimizer = optimizer.load_record(record);
-        if let (Some(current), Some(bytes)) = (ema.take(), file.ema) {
-            ema = Some(load_module_bytes(current, bytes, device, &checkpoint_path)?);
+    let Opening {
+        mut ledger,
+        mut model,
+        optimizer: saved,
+    } = Ledger::open(model, config, options, device)?;
+    let mut optimizer = adamw::<B, M>(config);
+    if let Some(bytes) = saved {
+        match load_optimizer(optimizer, bytes, device, &ledger.checkpoint_path) {
+            Ok(loaded) => optimizer = loaded,
+            Err(error) => {
+                ledger.close_progress();
+                return Err(error);
+            }
         }
-        state = file.state;
-        last_checkpoint = Some(checkpoint_path.clone());
-        tracing::info!(label = %options.label, step = state.step, "resumed from {}", checkpoint_path.display());
     }
-    let resumed_from = state.step;
-    let mut rng = state.rng.restore();
-    let end = options
-        .stop_after
-        .map_or(config.steps, |s| s.min(config.steps));
-    let mut progress = options
-        .observer
-        .as_ref()
-        .map(|observer| observer.start(&options.label, config.steps, state.step));
-    let mut stopped_early = false;
-
-    while state.step < end {
-        let step = state.step + 1;
-        // Per-step backend seed: dropout masks do not depend on where a run was resumed.
-        let step_seed = config
-            .seed
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(step as u64);
-        seeded::<B, _>(device, step_seed, || ());
-        let lr = config.learning_rate_at(state.step);
+    let mut rng = ledger.state.rng.restore();
+    while ledger.state.step < ledger.end {
+        let step = ledger.state.step + 1;
+        seed_step::<B>(device, config.seed, step);
+        let lr = config.learning_rate_at(ledger.state.step);
         let loss = objective.loss(&model, config.batch_size, &mut rng);
         let value = f64::from(loss.clone().into_scalar().elem::<f32>());
         if !value.is_finite() {
-            if let Some(p) = progress.as_mut() {
-                p.finish();
-            }
-            return Err(TrainError::NonFinite {
-                label: options.label.clone(),
-                what: "loss",
-                value,
-                step,
-                last_checkpoint,
-            });
+            return Err(ledger.non_finite("loss", value, step));
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(lr, model, grads);
-        if let Some(average) = ema.take() {
-            ema = Some(blend_into(average, &model.valid(), config.ema_decay));
-        }
-        state.step = step;
-        let mut row = MetricsRow {
-            step,
-            loss: value,
-            lr,
-            validation: None,
-        };
-        if step.is_multiple_of(config.validate_every) || step == config.steps {
-            let weights = ema.clone().unwrap_or_else(|| model.valid());
-            let metric = objective.validate(&weights);
-            if !metric.is_finite() {
-                if let Some(p) = progress.as_mut() {
-                    p.finish();
-                }
-                return Err(TrainError::NonFinite {
-                    label: options.label.clone(),
-                    what: "validation metric",
-                    value: metric,
-                    step,
-                    last_checkpoint,
-                });
-            }
-            row.validation = Some(metric);
-            if state.best_validation.is_none_or(|best| metric < best) {
-                state.best_validation = Some(metric);
-                state.stale_validations = 0;
-                write_atomically(&options.dir.join("best.mpk"), &module_bytes(&weights))?;
-            } else {
-                state.stale_validations += 1;
-                stopped_early = config.patience > 0 && state.stale_validations >= config.patience;
-            }
-            tracing::debug!(label = %options.label, step, metric, "validation");
-        }
-        match progress.as_mut() {
-            Some(p) => p.step(step, value),
-            None if step.is_multiple_of(config.log_every) => {
-                tracing::info!(label = %options.label, step, loss = value, lr, validation = ?row.validation, "training");
-            }
-            None => {}
-        }
-        state.history.push(row);
-        state.rng = RngState::capture(&rng);
-        if step.is_multiple_of(config.checkpoint_every) || step == end || stopped_early {
-            save_checkpoint(&checkpoint_path, &model, &optimizer, ema.as_ref(), &state)?;
-            write_metrics(&options.dir.join("metrics.csv"), &state.history)?;
-            last_checkpoint = Some(checkpoint_path.clone());
-        }
-        if stopped_early {
-            tracing::info!(label = %options.label, step, "early stopping: no improvement in {} validations", config.patience);
+        if ledger.record(objective, step, value, lr, &model, &optimizer, &rng)? {
             break;
         }
     }
-    if let Some(p) = progress.as_mut() {
-        p.finish();
-    }
-    Ok(Trained {
-        model,
-        ema,
-        state,
-        stopped_early,
-        resumed_from,
-    })
-}
-
-fn save_checkpoint<B, M, Opt>(
-    path: &Path,
-    model: &M,
-    optimizer: &Opt,
-    ema: Option<&M::InnerModule>,
-    state: &RunState,
-) -> Result<(), TrainError>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-    Opt: Optimizer<M, B>,
-{
-    let optimizer = Bytes::new()
-        .record(optimizer.to_record(), ())
-        .expect("optimiser records serialise");
-    CheckpointFile {
-        state: state.clone(),
-        model: module_bytes(model),
-        optimizer,
-        ema: ema.map(module_bytes),
-    }
-    .write(path)?;
-    Ok(())
+    Ok(ledger.finish(model))
 }
 
 /// Writes `metrics.csv` (step, loss, lr, validation) atomically.
