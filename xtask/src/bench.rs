@@ -1,5 +1,6 @@
 //! `cargo xtask bench guidance`: gtl-experiment's guidance-cost benchmark against the
 //! vocabulary size; writes CSV, JSON (with fitted log-log slopes) and a PNG under `--out`.
+//! `cargo xtask bench train`: training throughput against PyTorch (see `train_bench`).
 
 use std::path::PathBuf;
 
@@ -18,6 +19,13 @@ pub enum BenchCommand {
     /// Seconds per generated sample and ratio passes against N for unguided one-position
     /// sampling, exact guidance, scheduled GTL (top-n) and Taylor guidance.
     Guidance(GuidanceBenchArgs),
+    /// Training throughput of gtl's loop against ../shared/bench/torch_denoiser.py on the
+    /// same architecture, interleaved in one run, at each thread count: sequences per second,
+    /// the ratio to PyTorch, CPU seconds and peak memory (writes CSV, JSON and a table).
+    Train(crate::train_bench::TrainBenchArgs),
+    /// One measurement of `bench train` in this process (prints one JSON line).
+    #[command(hide = true)]
+    TrainOne(crate::train_bench::TrainOneArgs),
 }
 
 /// Arguments of `bench guidance`.
@@ -71,6 +79,8 @@ fn parse_preset(name: &str) -> Result<Preset, String> {
 pub fn run(command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Guidance(args) => guidance(args),
+        BenchCommand::Train(args) => crate::train_bench::run(args),
+        BenchCommand::TrainOne(args) => crate::train_bench::one(args),
     }
 }
 

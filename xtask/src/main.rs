@@ -11,6 +11,7 @@ mod progress;
 mod sample;
 mod study;
 mod train;
+mod train_bench;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

@@ -44,6 +44,7 @@ pub mod stage;
 pub mod study;
 pub mod sweep;
 pub mod text;
+pub mod throughput;
 
 pub use config::ExperimentConfig;
 pub use error::{ExperimentError, Result};
