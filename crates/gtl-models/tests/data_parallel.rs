@@ -5,24 +5,24 @@
 //! with the right error instead of a hang.
 #![cfg(feature = "data-parallel")]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use burn::backend::{Autodiff, NdArray};
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::prelude::*;
-use gtl_diffusion::{Loss, Process, ProcessKind, Schedule};
-use gtl_markov::MarkovChain;
-use gtl_models::objectives::DenoiserObjective;
 use gtl_models::training::{
     Objective, RunOptions, TrainError, Trained, TrainingConfig, train, train_data_parallel,
 };
 use gtl_models::{DenoiserNet, DenoiserNetConfig, TrunkConfig};
 use rand_chacha::ChaCha8Rng;
 
-type TB = Autodiff<NdArray>;
+use common::{TB, run_dir, setup};
+use gtl_models::objectives::DenoiserObjective;
+
 type Run = Result<Trained<TB, DenoiserNet<TB>>, TrainError>;
 
 /// burn's NdArray RNG and collective server are process-global: runs must not interleave.
@@ -39,39 +39,6 @@ fn serial() -> MutexGuard<'static, ()> {
 /// small fraction of a percent of its size; a real fault (wrong rows, gradients not averaged,
 /// copies drifting apart) moves parameters by O(lr) per step.
 const TOLERANCE: f32 = 1e-6;
-
-fn run_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gtl-parallel-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-struct Setup {
-    process: Process,
-    train: Vec<Vec<u32>>,
-    validation: Vec<Vec<u32>>,
-}
-
-fn setup() -> Setup {
-    let chain = MarkovChain::diagonal(5, 0.8).unwrap();
-    Setup {
-        process: Process::new(ProcessKind::Absorbing, 5, Schedule::default()).unwrap(),
-        train: chain.sample_dataset(256, 8, 1),
-        validation: chain.sample_dataset(64, 8, 2),
-    }
-}
-
-impl Setup {
-    fn objective(&self) -> DenoiserObjective<'_, TB> {
-        DenoiserObjective::<TB> {
-            process: self.process,
-            loss: Loss::MdlmNelbo,
-            train: &self.train,
-            validation: &self.validation,
-            device: Default::default(),
-        }
-    }
-}
 
 /// Without dropout: masks are drawn per device, so only dropout-free runs can match.
 fn fresh_model(seed: u64) -> DenoiserNet<TB> {
@@ -189,8 +156,8 @@ fn history_bits(trained: &Trained<TB, DenoiserNet<TB>>) -> Vec<(usize, u64, Opti
 fn two_workers_on_half_batches_follow_one_worker_on_whole_batches() {
     let _guard = serial();
     let config = config(6, 3e-3);
-    let single = run_single(&config, &run_dir("single")).unwrap();
-    let dir = run_dir("two");
+    let single = run_single(&config, &run_dir("parallel", "single")).unwrap();
+    let dir = run_dir("parallel", "two");
     let double = run_parallel(&config, &dir, false, None, 2).unwrap();
 
     let weights = max_difference(&parameters(&single.model), &parameters(&double.model));
@@ -230,8 +197,8 @@ fn two_workers_on_half_batches_follow_one_worker_on_whole_batches() {
 fn one_device_gives_exactly_the_result_of_train() {
     let _guard = serial();
     let config = config(6, 3e-3);
-    let single = run_single(&config, &run_dir("train")).unwrap();
-    let parallel = run_parallel(&config, &run_dir("one"), false, None, 1).unwrap();
+    let single = run_single(&config, &run_dir("parallel", "train")).unwrap();
+    let parallel = run_parallel(&config, &run_dir("parallel", "one"), false, None, 1).unwrap();
     assert_eq!(history_bits(&parallel), history_bits(&single));
     assert_eq!(
         parameters(&parallel.model),
@@ -249,8 +216,8 @@ fn one_device_gives_exactly_the_result_of_train() {
 fn a_resumed_two_worker_run_reproduces_the_uninterrupted_one() {
     let _guard = serial();
     let config = config(6, 3e-3);
-    let whole = run_parallel(&config, &run_dir("whole"), false, None, 2).unwrap();
-    let split_dir = run_dir("split");
+    let whole = run_parallel(&config, &run_dir("parallel", "whole"), false, None, 2).unwrap();
+    let split_dir = run_dir("parallel", "split");
     let first = run_parallel(&config, &split_dir, false, Some(3), 2).unwrap();
     assert_eq!(first.state.step, 3);
     let resumed = run_parallel(&config, &split_dir, true, None, 2).unwrap();
@@ -276,13 +243,13 @@ fn early_stopping_ends_every_worker_at_the_step_train_stops() {
     config.validate_every = 1;
     config.patience = 1;
     config.ema_decay = 0.0;
-    let single = run_single(&config, &run_dir("early-single")).unwrap();
+    let single = run_single(&config, &run_dir("parallel", "early-single")).unwrap();
     assert!(
         single.stopped_early && single.state.step < config.steps,
         "this configuration must stop early (stopped at {})",
         single.state.step
     );
-    let double = run_parallel(&config, &run_dir("early-two"), false, None, 2).unwrap();
+    let double = run_parallel(&config, &run_dir("parallel", "early-two"), false, None, 2).unwrap();
     assert!(double.stopped_early);
     assert_eq!(double.state.step, single.state.step);
 }
@@ -290,7 +257,7 @@ fn early_stopping_ends_every_worker_at_the_step_train_stops() {
 #[test]
 fn a_batch_that_does_not_split_evenly_is_refused() {
     let _guard = serial();
-    let dir = run_dir("uneven");
+    let dir = run_dir("parallel", "uneven");
     let err = run_parallel(&config(4, 3e-3), &dir, false, None, 3)
         .err()
         .expect("16 rows on 3 devices must be refused");
@@ -309,7 +276,7 @@ fn an_absurd_learning_rate_stops_every_worker_with_the_non_finite_error() {
     let mut config = config(40, 1e30);
     config.checkpoint_every = 1;
     config.grad_clip = 0.0;
-    let err = run_parallel(&config, &run_dir("nan"), false, None, 2)
+    let err = run_parallel(&config, &run_dir("parallel", "nan"), false, None, 2)
         .err()
         .expect("lr = 1e30 must blow up");
     let message = err.to_string();
@@ -373,7 +340,7 @@ impl Objective<TB, DenoiserNet<TB>> for FirstHalfOnly<'_> {
 #[test]
 fn an_error_on_one_worker_ends_the_others() {
     let _guard = serial();
-    let dir = run_dir("one-fails");
+    let dir = run_dir("parallel", "one-fails");
     let err = within_two_minutes(move || {
         let setup = setup();
         let config = config(4, 3e-3);
@@ -399,7 +366,7 @@ fn a_file_error_on_worker_zero_ends_the_others() {
     let _guard = serial();
     // A file where the run directory should be: worker 0 cannot write `best.mpk` at step 2
     // while worker 1 waits for step 3.
-    let dir = run_dir("blocked");
+    let dir = run_dir("parallel", "blocked");
     std::fs::write(&dir, b"not a directory").unwrap();
     let err = run_parallel(&config(6, 3e-3), &dir, false, None, 2)
         .err()

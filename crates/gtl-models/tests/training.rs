@@ -2,42 +2,19 @@
 //! uninterrupted run exactly, corrupt checkpoints are refused without being overwritten, and
 //! an absurd learning rate trips the non-finite guard while the last checkpoint survives.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Mutex;
 
-use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;
-use gtl_diffusion::{Loss, Process, ProcessKind, Schedule};
-use gtl_markov::MarkovChain;
-use gtl_models::objectives::DenoiserObjective;
 use gtl_models::training::{RunOptions, TrainError, TrainingConfig, train};
 use gtl_models::{DenoiserNet, DenoiserNetConfig, TrunkConfig};
 
-type TB = Autodiff<NdArray>;
+use common::{Setup, TB, run_dir, setup};
 
 /// burn's NdArray RNG is process-global: runs that seed it must not interleave.
 static GLOBAL_RNG: Mutex<()> = Mutex::new(());
-
-fn run_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gtl-train-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-struct Setup {
-    process: Process,
-    train: Vec<Vec<u32>>,
-    validation: Vec<Vec<u32>>,
-}
-
-fn setup() -> Setup {
-    let chain = MarkovChain::diagonal(5, 0.8).unwrap();
-    Setup {
-        process: Process::new(ProcessKind::Absorbing, 5, Schedule::default()).unwrap(),
-        train: chain.sample_dataset(256, 8, 1),
-        validation: chain.sample_dataset(64, 8, 2),
-    }
-}
 
 fn fresh_model(seed: u64) -> DenoiserNet<TB> {
     let device = Default::default();
@@ -68,13 +45,7 @@ fn run(
     resume: bool,
     stop_after: Option<usize>,
 ) -> Result<gtl_models::training::Trained<TB, DenoiserNet<TB>>, TrainError> {
-    let objective = DenoiserObjective::<TB> {
-        process: setup.process,
-        loss: Loss::MdlmNelbo,
-        train: &setup.train,
-        validation: &setup.validation,
-        device: Default::default(),
-    };
+    let objective = setup.objective();
     let options = RunOptions {
         dir: dir.to_path_buf(),
         resume,
@@ -96,8 +67,8 @@ fn resume_reproduces_the_uninterrupted_run_exactly() {
     let _guard = GLOBAL_RNG.lock().unwrap();
     let setup = setup();
     let config = config(12, 3e-3);
-    let whole = run(&setup, &config, &run_dir("whole"), false, None).unwrap();
-    let split_dir = run_dir("split");
+    let whole = run(&setup, &config, &run_dir("train", "whole"), false, None).unwrap();
+    let split_dir = run_dir("train", "split");
     let first = run(&setup, &config, &split_dir, false, Some(6)).unwrap();
     assert_eq!(first.state.step, 6);
     let resumed = run(&setup, &config, &split_dir, true, None).unwrap();
@@ -130,7 +101,7 @@ fn a_corrupt_checkpoint_is_refused_and_left_untouched() {
     let _guard = GLOBAL_RNG.lock().unwrap();
     let setup = setup();
     let config = config(8, 3e-3);
-    let dir = run_dir("corrupt");
+    let dir = run_dir("train", "corrupt");
     run(&setup, &config, &dir, false, Some(4)).unwrap();
     let path = dir.join("checkpoint.bin");
     let bytes = std::fs::read(&path).unwrap();
@@ -156,7 +127,7 @@ fn an_absurd_learning_rate_trips_the_non_finite_guard() {
     let mut config = config(40, 1e30);
     config.checkpoint_every = 1;
     config.grad_clip = 0.0;
-    let dir = run_dir("nan");
+    let dir = run_dir("train", "nan");
     let err = run(&setup, &config, &dir, false, None)
         .err()
         .expect("lr = 1e30 must blow up");
