@@ -77,7 +77,7 @@ pub use ngram::NgramModel;
 pub use ratio_error::{ERROR_COLUMNS, ErrorBin, bin_errors, read_error_csv, write_error_csv};
 pub use rdp::{Assignment, ConfusionMatrix, RdpClassifier, RdpConfig};
 pub use sequences::SequenceStats;
-pub use stats::{MeanInterval, bootstrap_mean, ks_statistic};
+pub use stats::{MeanInterval, bootstrap_mean, ks_statistic, t_interval};
 pub use suffix_automaton::SuffixAutomaton;
 pub use table::{Cell, Table};
 pub use text::words;

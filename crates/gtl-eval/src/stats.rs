@@ -1,5 +1,6 @@
 //! Statistics of samples of numbers: a percentile bootstrap interval of a mean (for the mean
-//! P(target) and other per-sample scores) and the two-sample Kolmogorov–Smirnov statistic.
+//! P(target) and other per-sample scores), a Student-t interval of a mean (for a handful of
+//! runs over seeds) and the two-sample Kolmogorov–Smirnov statistic.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -63,6 +64,33 @@ pub fn bootstrap_mean(
         mean: values.iter().sum::<f64>() / n as f64,
         low: quantile(&means, (1.0 - level) / 2.0),
         high: quantile(&means, (1.0 + level) / 2.0),
+    })
+}
+
+/// The mean of `values` (independent runs, e.g. one per seed) with the Student-t interval at
+/// confidence `level`: `mean ± t_{(1+level)/2, n−1} · s / √n`, `s` the sample standard
+/// deviation. Errors with fewer than two values, a non-finite value or `level` outside (0, 1).
+pub fn t_interval(values: &[f64], level: f64) -> Result<MeanInterval, EvalError> {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    if values.len() < 2 || !(level > 0.0 && level < 1.0) {
+        return Err(EvalError::Input(format!(
+            "t interval of {} values at level {level}: need at least two values and a level \
+             in (0, 1)",
+            values.len()
+        )));
+    }
+    check_finite(values, "t interval")?;
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let t = StudentsT::new(0.0, 1.0, n - 1.0)
+        .map_err(|e| EvalError::Input(e.to_string()))?
+        .inverse_cdf(0.5 + level / 2.0);
+    let half = t * (variance / n).sqrt();
+    Ok(MeanInterval {
+        mean,
+        low: mean - half,
+        high: mean + half,
     })
 }
 
@@ -136,6 +164,49 @@ mod tests {
     /// the true mean in 82–96 % of them: the binomial standard error of the coverage is
     /// 1.5 %, and the percentile bootstrap under-covers a skewed mean by a few percent at
     /// n = 50. Its width is near that of the normal interval, 2 · 1.645 · σ/√50 = 0.465.
+    /// Against the printed table (t_{0.975, 4} = 2.7764, t_{0.95, 9} = 1.8331) and a hand
+    /// computation; and the coverage of normal samples of five at 95 % over 4,000 draws is
+    /// within 4.5 binomial standard deviations (0.0034) of 0.95.
+    #[test]
+    fn t_intervals_match_the_table_and_cover_at_their_level() {
+        let ci = t_interval(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.95).unwrap();
+        // mean 3, s = √2.5, half = 2.7764 · √(2.5 / 5)
+        assert!((ci.mean - 3.0).abs() < 1e-12);
+        assert!(
+            (ci.high - 3.0 - 2.7764 * 0.5f64.sqrt()).abs() < 1e-3,
+            "{ci:?}"
+        );
+        let ten: Vec<f64> = (0..10).map(f64::from).collect();
+        let ci = t_interval(&ten, 0.9).unwrap();
+        let s = (ten.iter().map(|v| (v - 4.5).powi(2)).sum::<f64>() / 9.0).sqrt();
+        assert!(
+            (ci.high - 4.5 - 1.8331 * s / 10f64.sqrt()).abs() < 1e-3,
+            "{ci:?}"
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let trials = 4000;
+        let covered = (0..trials)
+            .filter(|_| {
+                let draws: Vec<f64> = (0..5)
+                    .map(|_| {
+                        // Box–Muller: standard normal draws around 10.
+                        let (u, v): (f64, f64) = (rng.random(), rng.random());
+                        10.0 + (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+                    })
+                    .collect();
+                let ci = t_interval(&draws, 0.95).unwrap();
+                ci.low <= 10.0 && 10.0 <= ci.high
+            })
+            .count() as f64
+            / trials as f64;
+        assert!(
+            (covered - 0.95).abs() < 4.5 * (0.95f64 * 0.05 / 4000.0).sqrt(),
+            "{covered}"
+        );
+        assert!(t_interval(&[1.0], 0.95).is_err());
+        assert!(t_interval(&[1.0, f64::NAN], 0.95).is_err());
+    }
+
     #[test]
     fn bootstrap_intervals_cover_the_mean() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);

@@ -13,7 +13,7 @@ use gtl_models::training::write_atomically;
 use crate::config::{ChainSpec, ExperimentConfig, MarkovData, Task};
 use crate::method::{Method, RatioChoice};
 use crate::report::{
-    self, Metrics, Report, SettingResult, ratio_summary, results_table, stage_table,
+    self, MethodResult, Metrics, Report, SettingResult, ratio_summary, results_table, stage_table,
 };
 use crate::run::{RunOptions, Setting, execute_settings, stages_dir};
 use crate::{ExperimentError, Result};
@@ -75,6 +75,18 @@ pub fn sweep_settings(config: &ExperimentConfig) -> Vec<Setting> {
         }
         // The DNA task has no data axis beyond its target sizes (the experiment's own).
         Task::Dna(_) => {}
+    }
+    for &k in &sweep.seeds {
+        for target in config.with_seed_offset(k).target_settings() {
+            let label = format!("seed={k} {}", target.label);
+            add(
+                "seed",
+                label,
+                target.value,
+                target.config,
+                &config.experiment.methods,
+            );
+        }
     }
     let guided_methods = guided(&sweep.methods);
     if !guided_methods.is_empty() {
@@ -223,6 +235,86 @@ fn axis_table(metrics: &Metrics) -> Table {
     table
 }
 
+/// The metrics the over-seeds table summarises, where a method has them.
+type Metric = (&'static str, fn(&MethodResult) -> Option<f64>);
+
+const SEED_METRICS: [Metric; 8] = [
+    ("transition error", |m| {
+        m.scores.as_ref().map(|s| s.transition_mean_error)
+    }),
+    ("mean diagonal", |m| {
+        m.scores.as_ref().map(|s| s.mean_diagonal)
+    }),
+    ("NLL target", |m| m.scores.as_ref().map(|s| s.nll_target)),
+    ("memorised", |m| Some(m.sequences.memorised)),
+    ("P(target)", |m| m.text.as_ref().map(|t| t.p_target.mean)),
+    ("MAUVE", |m| m.text.as_ref().map(|t| t.mauve)),
+    ("target share", |m| {
+        m.dna.as_ref().map(|d| d.target_share.mean)
+    }),
+    ("k-mer JS (k = 6)", |m| m.dna.as_ref().map(|d| d.js6.mean)),
+];
+
+/// The seed axis summarised: per target setting and method, each metric's mean over the
+/// seeds with its 95 % Student-t interval (`mean [low, high]`), and the number of seeds.
+pub fn seed_table(metrics: &Metrics) -> Table {
+    let settings: Vec<&SettingResult> = metrics
+        .settings
+        .iter()
+        .filter(|s| s.axis == "seed")
+        .collect();
+    let used: Vec<&Metric> = SEED_METRICS
+        .iter()
+        .filter(|(_, get)| {
+            settings
+                .iter()
+                .any(|s| s.methods.iter().any(|m| get(m).is_some()))
+        })
+        .collect();
+    let mut columns = vec!["setting".to_string(), "method".into(), "seeds".into()];
+    columns.extend(used.iter().map(|(name, _)| name.to_string()));
+    let mut table = Table::new(columns);
+    // Groups in first-seen order: the target setting (label without "seed=k "), then method.
+    let group = |s: &SettingResult| {
+        s.label
+            .split_once(' ')
+            .map_or(String::new(), |(_, t)| t.to_string())
+    };
+    let mut groups: Vec<String> = Vec::new();
+    for s in &settings {
+        if !groups.contains(&group(s)) {
+            groups.push(group(s));
+        }
+    }
+    for target in &groups {
+        let runs: Vec<&SettingResult> = settings
+            .iter()
+            .copied()
+            .filter(|s| &group(s) == target)
+            .collect();
+        for method in runs[0].methods.iter().map(|m| m.method) {
+            let results: Vec<&MethodResult> = runs
+                .iter()
+                .filter_map(|s| s.methods.iter().find(|m| m.method == method))
+                .collect();
+            let mut row: Vec<gtl_eval::Cell> = vec![
+                target.clone().into(),
+                method.to_string().into(),
+                results.len().into(),
+            ];
+            for (_, get) in &used {
+                let values: Vec<f64> = results.iter().filter_map(|m| get(m)).collect();
+                row.push(match gtl_eval::t_interval(&values, 0.95) {
+                    Ok(ci) => format!("{:.4} [{:.4}, {:.4}]", ci.mean, ci.low, ci.high).into(),
+                    Err(_) => gtl_eval::Cell::Missing,
+                });
+            }
+            table.push(row);
+        }
+    }
+    table
+}
+
 fn overall_target(s: &SettingResult) -> Option<(f64, f64)> {
     s.ratio
         .bins
@@ -297,9 +389,17 @@ pub fn run<B: AutodiffBackend>(
          time of this invocation: {:.1} s.\n\n",
         config.name, metrics.seconds
     );
-    if !is_text {
+    if !is_text && metrics.settings.iter().any(|s| s.axis == "target_size") {
         text.push_str("## Where fine-tuning overtakes GTL\n\n");
         text.push_str(&crossover(&metrics));
+    }
+    if metrics.settings.iter().any(|s| s.axis == "seed") {
+        text.push_str(
+            "\n## Over seeds: mean and 95 % interval\n\nEvery target setting and method again \
+             with every seed moved by 10·k for each k of `[sweep] seeds` (new data, networks and \
+             samples). Cells: the mean over the seeds and its 95 % Student-t interval.\n\n",
+        );
+        text.push_str(&seed_table(&metrics).to_markdown(4));
     }
     let overlap = axis_metrics(&metrics, "overlap");
     if !overlap.settings.is_empty() {
@@ -364,11 +464,57 @@ pub fn run<B: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SweepSection;
 
     const CI: &str = include_str!("../../../configs/markov-ci.toml");
 
     /// One setting per grid value; the target-only-states axis runs no exact-ratio sampler,
     /// the γ axis uses the stated γ, and the γ and top-n axes keep only guided methods.
+    #[test]
+    fn the_seed_axis_reruns_every_target_setting_with_every_seed_moved() {
+        let mut config = ExperimentConfig::parse(CI).unwrap();
+        config.sweep = SweepSection {
+            target_sizes: vec![],
+            target_diag: vec![],
+            mixture: vec![],
+            extra_states: vec![],
+            gamma: vec![],
+            top_n: vec![],
+            overlap: vec![],
+            seeds: vec![0, 3],
+            ..SweepSection::default()
+        };
+        let settings = sweep_settings(&config);
+        let labels: Vec<&str> = settings.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["seed=0 n=20", "seed=0 n=60", "seed=3 n=20", "seed=3 n=60"]
+        );
+        assert!(settings.iter().all(|s| s.axis == "seed"));
+        assert_eq!(*settings[0].config, config.with_target_size(20).config);
+        let moved = &settings[3].config;
+        assert_eq!(moved.seed, config.seed + 30);
+        assert_eq!(
+            moved.denoiser.training.seed,
+            config.denoiser.training.seed + 30
+        );
+        assert_eq!(
+            moved.finetune.training.seed,
+            config.finetune.training.seed + 30
+        );
+        assert_eq!(moved.guidance.seed, config.guidance.seed + 30);
+        assert_eq!(moved.data.as_ref().unwrap().target_size, 60);
+        assert_eq!(settings[3].methods, config.experiment.methods);
+        for (seeds, message) in [(vec![1], "at least two"), (vec![1, 2, 1], "listed twice")] {
+            config.sweep.seeds = seeds;
+            let error = config.sweep.validate(5).unwrap_err().to_string();
+            assert!(
+                error.contains("sweep.seeds") && error.contains(message),
+                "{error}"
+            );
+        }
+    }
+
     #[test]
     fn the_grid_has_one_setting_per_value_and_safe_methods() {
         let mut config = ExperimentConfig::parse(CI).unwrap();

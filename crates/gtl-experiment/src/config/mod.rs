@@ -178,6 +178,25 @@ impl ExperimentConfig {
         }
     }
 
+    /// This config with every seed moved by `10·k`: the data (`seed`), every network's
+    /// initialisation and batches (each `[*.training] seed`) and the samples (`[guidance]
+    /// seed`); `k = 0` is the config itself. The `[sweep] seeds` axis runs these.
+    pub fn with_seed_offset(&self, k: u64) -> Self {
+        let mut c = self.clone();
+        for seed in [
+            &mut c.seed,
+            &mut c.denoiser.training.seed,
+            &mut c.classifier.training.seed,
+            &mut c.ratio.training.seed,
+            &mut c.planner.training.seed,
+            &mut c.finetune.training.seed,
+            &mut c.guidance.seed,
+        ] {
+            *seed = seed.wrapping_add(10 * k);
+        }
+        c
+    }
+
     /// This config at `n` target sequences (Markov).
     pub fn with_target_size(&self, n: usize) -> TargetSetting {
         let mut config = self.clone();
