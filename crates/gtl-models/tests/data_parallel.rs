@@ -14,13 +14,15 @@ use std::time::Duration;
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::prelude::*;
+use gtl_models::DenoiserNet;
 use gtl_models::training::{
     Objective, RunOptions, TrainError, Trained, TrainingConfig, train, train_data_parallel,
 };
-use gtl_models::{DenoiserNet, DenoiserNetConfig, TrunkConfig};
 use rand_chacha::ChaCha8Rng;
 
-use common::{TB, run_dir, setup};
+use common::{TB, config, fresh_model, run_dir, setup};
+/// Dropout masks are drawn per device, so only dropout-free runs can match.
+const NO_DROPOUT: f64 = 0.0;
 use gtl_models::objectives::DenoiserObjective;
 
 type Run = Result<Trained<TB, DenoiserNet<TB>>, TrainError>;
@@ -40,29 +42,6 @@ fn serial() -> MutexGuard<'static, ()> {
 /// copies drifting apart) moves parameters by O(lr) per step.
 const TOLERANCE: f32 = 1e-6;
 
-/// Without dropout: masks are drawn per device, so only dropout-free runs can match.
-fn fresh_model(seed: u64) -> DenoiserNet<TB> {
-    let device = Default::default();
-    TB::seed(&device, seed);
-    let trunk = TrunkConfig::preset("tiny", 6, 8).unwrap().with_dropout(0.0);
-    DenoiserNetConfig::new(trunk, 5, true).init(&device)
-}
-
-fn config(steps: usize, learning_rate: f64) -> TrainingConfig {
-    TrainingConfig {
-        steps,
-        batch_size: 16,
-        learning_rate,
-        warmup_steps: 2,
-        ema_decay: 0.9,
-        validate_every: 2,
-        checkpoint_every: 4,
-        log_every: 4,
-        seed: 7,
-        ..TrainingConfig::default()
-    }
-}
-
 fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> RunOptions {
     RunOptions {
         dir: dir.to_path_buf(),
@@ -76,7 +55,7 @@ fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> RunOptions {
 fn run_single(config: &TrainingConfig, dir: &Path) -> Run {
     let setup = setup();
     train(
-        fresh_model(config.seed),
+        fresh_model(config.seed, NO_DROPOUT),
         &setup.objective(),
         config,
         &options(dir, false, None),
@@ -98,7 +77,7 @@ fn run_parallel(
         let setup = setup();
         let devices = vec![Default::default(); workers];
         train_data_parallel(
-            fresh_model(config.seed),
+            fresh_model(config.seed, NO_DROPOUT),
             &setup.objective(),
             &config,
             &options,
@@ -155,7 +134,7 @@ fn history_bits(trained: &Trained<TB, DenoiserNet<TB>>) -> Vec<(usize, u64, Opti
 #[test]
 fn two_workers_on_half_batches_follow_one_worker_on_whole_batches() {
     let _guard = serial();
-    let config = config(6, 3e-3);
+    let config = config(6, 3e-3, 2);
     let single = run_single(&config, &run_dir("parallel", "single")).unwrap();
     let dir = run_dir("parallel", "two");
     let double = run_parallel(&config, &dir, false, None, 2).unwrap();
@@ -166,7 +145,7 @@ fn two_workers_on_half_batches_follow_one_worker_on_whole_batches() {
         &parameters(double.ema.as_ref().unwrap()),
     );
     let moved = max_difference(
-        &parameters(&fresh_model(config.seed)),
+        &parameters(&fresh_model(config.seed, NO_DROPOUT)),
         &parameters(&single.model),
     );
     let losses = single
@@ -196,7 +175,7 @@ fn two_workers_on_half_batches_follow_one_worker_on_whole_batches() {
 #[test]
 fn one_device_gives_exactly_the_result_of_train() {
     let _guard = serial();
-    let config = config(6, 3e-3);
+    let config = config(6, 3e-3, 2);
     let single = run_single(&config, &run_dir("parallel", "train")).unwrap();
     let parallel = run_parallel(&config, &run_dir("parallel", "one"), false, None, 1).unwrap();
     assert_eq!(history_bits(&parallel), history_bits(&single));
@@ -215,7 +194,7 @@ fn one_device_gives_exactly_the_result_of_train() {
 #[test]
 fn a_resumed_two_worker_run_reproduces_the_uninterrupted_one() {
     let _guard = serial();
-    let config = config(6, 3e-3);
+    let config = config(6, 3e-3, 2);
     let whole = run_parallel(&config, &run_dir("parallel", "whole"), false, None, 2).unwrap();
     let split_dir = run_dir("parallel", "split");
     let first = run_parallel(&config, &split_dir, false, Some(3), 2).unwrap();
@@ -239,7 +218,7 @@ fn a_resumed_two_worker_run_reproduces_the_uninterrupted_one() {
 #[test]
 fn early_stopping_ends_every_worker_at_the_step_train_stops() {
     let _guard = serial();
-    let mut config = config(30, 1e-1);
+    let mut config = config(30, 1e-1, 2);
     config.validate_every = 1;
     config.patience = 1;
     config.ema_decay = 0.0;
@@ -258,7 +237,7 @@ fn early_stopping_ends_every_worker_at_the_step_train_stops() {
 fn a_batch_that_does_not_split_evenly_is_refused() {
     let _guard = serial();
     let dir = run_dir("parallel", "uneven");
-    let err = run_parallel(&config(4, 3e-3), &dir, false, None, 3)
+    let err = run_parallel(&config(4, 3e-3, 2), &dir, false, None, 3)
         .err()
         .expect("16 rows on 3 devices must be refused");
     assert!(matches!(err, TrainError::DataParallel { .. }), "{err}");
@@ -273,7 +252,7 @@ fn a_batch_that_does_not_split_evenly_is_refused() {
 #[test]
 fn an_absurd_learning_rate_stops_every_worker_with_the_non_finite_error() {
     let _guard = serial();
-    let mut config = config(40, 1e30);
+    let mut config = config(40, 1e30, 2);
     config.checkpoint_every = 1;
     config.grad_clip = 0.0;
     let err = run_parallel(&config, &run_dir("parallel", "nan"), false, None, 2)
@@ -343,9 +322,9 @@ fn an_error_on_one_worker_ends_the_others() {
     let dir = run_dir("parallel", "one-fails");
     let err = within_two_minutes(move || {
         let setup = setup();
-        let config = config(4, 3e-3);
+        let config = config(4, 3e-3, 2);
         train_data_parallel(
-            fresh_model(config.seed),
+            fresh_model(config.seed, NO_DROPOUT),
             &FirstHalfOnly(setup.objective()),
             &config,
             &options(&dir, false, None),
@@ -368,7 +347,7 @@ fn a_file_error_on_worker_zero_ends_the_others() {
     // while worker 1 waits for step 3.
     let dir = run_dir("parallel", "blocked");
     std::fs::write(&dir, b"not a directory").unwrap();
-    let err = run_parallel(&config(6, 3e-3), &dir, false, None, 2)
+    let err = run_parallel(&config(6, 3e-3, 2), &dir, false, None, 2)
         .err()
         .expect("the run directory cannot be written");
     assert!(matches!(err, TrainError::Checkpoint(_)), "{err}");

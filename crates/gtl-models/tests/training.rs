@@ -7,36 +7,13 @@ mod common;
 use std::path::Path;
 use std::sync::Mutex;
 
-use burn::prelude::*;
+use gtl_models::DenoiserNet;
 use gtl_models::training::{RunOptions, TrainError, TrainingConfig, train};
-use gtl_models::{DenoiserNet, DenoiserNetConfig, TrunkConfig};
 
-use common::{Setup, TB, run_dir, setup};
+use common::{Setup, TB, config, fresh_model, run_dir, setup};
 
 /// burn's NdArray RNG is process-global: runs that seed it must not interleave.
 static GLOBAL_RNG: Mutex<()> = Mutex::new(());
-
-fn fresh_model(seed: u64) -> DenoiserNet<TB> {
-    let device = Default::default();
-    TB::seed(&device, seed);
-    let trunk = TrunkConfig::preset("tiny", 6, 8).unwrap().with_dropout(0.1);
-    DenoiserNetConfig::new(trunk, 5, true).init(&device)
-}
-
-fn config(steps: usize, learning_rate: f64) -> TrainingConfig {
-    TrainingConfig {
-        steps,
-        batch_size: 16,
-        learning_rate,
-        warmup_steps: 2,
-        ema_decay: 0.9,
-        validate_every: 4,
-        checkpoint_every: 4,
-        log_every: 4,
-        seed: 7,
-        ..TrainingConfig::default()
-    }
-}
 
 fn run(
     setup: &Setup,
@@ -54,7 +31,7 @@ fn run(
         observer: None,
     };
     train(
-        fresh_model(config.seed),
+        fresh_model(config.seed, 0.1),
         &objective,
         config,
         &options,
@@ -66,7 +43,7 @@ fn run(
 fn resume_reproduces_the_uninterrupted_run_exactly() {
     let _guard = GLOBAL_RNG.lock().unwrap();
     let setup = setup();
-    let config = config(12, 3e-3);
+    let config = config(12, 3e-3, 4);
     let whole = run(&setup, &config, &run_dir("train", "whole"), false, None).unwrap();
     let split_dir = run_dir("train", "split");
     let first = run(&setup, &config, &split_dir, false, Some(6)).unwrap();
@@ -100,7 +77,7 @@ fn resume_reproduces_the_uninterrupted_run_exactly() {
 fn a_corrupt_checkpoint_is_refused_and_left_untouched() {
     let _guard = GLOBAL_RNG.lock().unwrap();
     let setup = setup();
-    let config = config(8, 3e-3);
+    let config = config(8, 3e-3, 4);
     let dir = run_dir("train", "corrupt");
     run(&setup, &config, &dir, false, Some(4)).unwrap();
     let path = dir.join("checkpoint.bin");
@@ -124,7 +101,7 @@ fn a_corrupt_checkpoint_is_refused_and_left_untouched() {
 fn an_absurd_learning_rate_trips_the_non_finite_guard() {
     let _guard = GLOBAL_RNG.lock().unwrap();
     let setup = setup();
-    let mut config = config(40, 1e30);
+    let mut config = config(40, 1e30, 4);
     config.checkpoint_every = 1;
     config.grad_clip = 0.0;
     let dir = run_dir("train", "nan");

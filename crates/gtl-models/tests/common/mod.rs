@@ -4,9 +4,12 @@
 use std::path::PathBuf;
 
 use burn::backend::{Autodiff, NdArray};
+use burn::prelude::*;
 use gtl_diffusion::{Loss, Process, ProcessKind, Schedule};
 use gtl_markov::MarkovChain;
 use gtl_models::objectives::DenoiserObjective;
+use gtl_models::training::TrainingConfig;
+use gtl_models::{DenoiserNet, DenoiserNetConfig, TrunkConfig};
 
 /// The test backend.
 pub type TB = Autodiff<NdArray>;
@@ -44,5 +47,32 @@ impl Setup {
             validation: &self.validation,
             device: Default::default(),
         }
+    }
+}
+
+/// A tiny SUBS denoiser for [`setup`]'s data, initialised from `seed`, with `dropout`.
+pub fn fresh_model(seed: u64, dropout: f64) -> DenoiserNet<TB> {
+    let device = Default::default();
+    TB::seed(&device, seed);
+    let trunk = TrunkConfig::preset("tiny", 6, 8)
+        .unwrap()
+        .with_dropout(dropout);
+    DenoiserNetConfig::new(trunk, 5, true).init(&device)
+}
+
+/// A short run: batch 16, EMA 0.9, a checkpoint every 4 steps, validation every
+/// `validate_every`.
+pub fn config(steps: usize, learning_rate: f64, validate_every: usize) -> TrainingConfig {
+    TrainingConfig {
+        steps,
+        batch_size: 16,
+        learning_rate,
+        warmup_steps: 2,
+        ema_decay: 0.9,
+        validate_every,
+        checkpoint_every: 4,
+        log_every: 4,
+        seed: 7,
+        ..TrainingConfig::default()
     }
 }
