@@ -8,7 +8,7 @@ use burn::prelude::*;
 use gtl_diffusion::{Loss, Process, ProcessKind, Schedule};
 use gtl_markov::MarkovChain;
 use gtl_models::objectives::DenoiserObjective;
-use gtl_models::training::TrainingConfig;
+use gtl_models::training::{CheckpointFile, TrainError, TrainingConfig};
 use gtl_models::{DenoiserNet, DenoiserNetConfig, TrunkConfig};
 
 /// The test backend.
@@ -75,4 +75,31 @@ pub fn config(steps: usize, learning_rate: f64, validate_every: usize) -> Traini
         seed: 7,
         ..TrainingConfig::default()
     }
+}
+
+/// Checks that `err` is the non-finite guard's, at step ≥ 2 and named in the message, and
+/// that the checkpoint it kept is the step before, with finite losses only (runs that write
+/// a checkpoint every step). Returns what was non-finite and the message.
+pub fn stopped_by_the_non_finite_guard(err: TrainError) -> (&'static str, String) {
+    let message = err.to_string();
+    let TrainError::NonFinite {
+        what,
+        step,
+        last_checkpoint,
+        ..
+    } = err
+    else {
+        panic!("expected the non-finite guard, got: {message}");
+    };
+    assert!(message.contains(&format!("at step {step}")), "{message}");
+    assert!(step >= 2, "the first step starts from finite weights");
+    let kept = last_checkpoint.expect("checkpoints were written every step");
+    let file = CheckpointFile::read(&kept).unwrap();
+    assert_eq!(
+        file.state.step,
+        step - 1,
+        "the last good checkpoint is the step before"
+    );
+    assert!(file.state.history.iter().all(|r| r.loss.is_finite()));
+    (what, message)
 }
