@@ -312,20 +312,31 @@ pub fn summarize(rows: &[ThroughputRow]) -> Vec<ThroughputSummary> {
 
 /// The summary as a Markdown table.
 pub fn summary_table(summary: &[ThroughputSummary]) -> String {
-    let mut out = String::from(
-        "| model | engine | threads | parameters | sequences/s (median, range) | / PyTorch (same round) | peak MiB |\n|---|---|---|---|---|---|---|\n",
-    );
+    let mut table = gtl_eval::Table::new([
+        "model",
+        "engine",
+        "threads",
+        "parameters",
+        "sequences/s (median, range)",
+        "/ PyTorch (same round)",
+        "peak MiB",
+    ]);
     for s in summary {
         let [m, lo, hi] = s.sequences_per_second;
-        let ratio = s.ratio_to_pytorch.map_or("–".to_string(), |[m, lo, hi]| {
-            format!("{m:.2} ({lo:.2}–{hi:.2})")
-        });
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {m:.1} ({lo:.1}–{hi:.1}) | {ratio} | {:.0} |\n",
-            s.model, s.engine, s.threads, s.params, s.peak_mib
-        ));
+        let ratio = s
+            .ratio_to_pytorch
+            .map(|[m, lo, hi]| format!("{m:.2} ({lo:.2}–{hi:.2})"));
+        table.push([
+            s.model.as_str().into(),
+            s.engine.as_str().into(),
+            s.threads.into(),
+            s.params.into(),
+            format!("{m:.1} ({lo:.1}–{hi:.1})").into(),
+            ratio.into(),
+            format!("{:.0}", s.peak_mib).into(),
+        ]);
     }
-    out
+    table.to_markdown(1)
 }
 
 /// Writes `train.csv` (every row), `train.json` (rows and summary) and `train.md` (the
