@@ -3,6 +3,8 @@
 //! clean log-ratio `log r(x_0)` of a frozen teacher, with an optional cycle term that pulls it
 //! towards a frozen noisy classifier on noised target sequences.
 
+use std::ops::Range;
+
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -50,7 +52,7 @@ impl RatioEstimator {
 /// The cycle term `η · MSE(log r_φ(z_t, t), d(z_t, t))` on noised target sequences.
 pub struct CycleTerm<'a, B: Backend> {
     /// The frozen noisy classifier `d` (inference backend).
-    pub classifier: &'a dyn RatioModel<B>,
+    pub classifier: &'a (dyn RatioModel<B> + Sync),
     /// Target training sequences, noised at the batch's times.
     pub target: &'a [Vec<u32>],
     /// The weight η > 0.
@@ -74,7 +76,7 @@ pub struct RatioObjective<'a, B: AutodiffBackend> {
     pub estimator: RatioEstimator,
     /// The frozen clean log-ratio `log r(x_0)`, evaluated on clean sequences at `t = 0`: a
     /// prior-corrected [`DomainClassifier`](crate::DomainClassifier) or an exact oracle.
-    pub clean_log_ratio: &'a dyn RatioModel<B::InnerBackend>,
+    pub clean_log_ratio: &'a (dyn RatioModel<B::InnerBackend> + Sync),
     /// The optional cycle term.
     pub cycle: Option<CycleTerm<'a, B::InnerBackend>>,
     /// Source training sequences.
@@ -85,10 +87,36 @@ pub struct RatioObjective<'a, B: AutodiffBackend> {
     pub device: B::Device,
 }
 
-impl<B: AutodiffBackend> Objective<B, ScalarNet<B>> for RatioObjective<'_, B> {
-    fn loss(&self, model: &ScalarNet<B>, batch_size: usize, rng: &mut ChaCha8Rng) -> Tensor<B, 1> {
+/// One training batch of [`RatioObjective`], drawn on the objective's device: the times,
+/// the noised source rows with their teacher's `log r(x_0)`, and (with a cycle term) the
+/// noised target rows with the frozen classifier's `log h_t`.
+struct RatioBatch<B: Backend> {
+    times: Vec<f64>,
+    z: Tensor<B, 2, Int>,
+    log_r: Tensor<B, 1>,
+    cycle: Option<(Tensor<B, 2, Int>, Tensor<B, 1>)>,
+}
+
+impl<B: Backend> RatioBatch<B> {
+    /// The rows `rows` of every part, moved to `device`.
+    fn rows(self, rows: Range<usize>, device: &B::Device) -> Self {
+        let take_2 = |x: Tensor<B, 2, Int>| x.slice([rows.clone()]).to_device(device);
+        let take_1 = |x: Tensor<B, 1>| x.slice([rows.clone()]).to_device(device);
+        RatioBatch {
+            times: self.times[rows.clone()].to_vec(),
+            z: take_2(self.z),
+            log_r: take_1(self.log_r),
+            cycle: self.cycle.map(|(z, guide)| (take_2(z), take_1(guide))),
+        }
+    }
+}
+
+impl<B: AutodiffBackend> RatioObjective<'_, B> {
+    /// Draws a batch: times, source rows, their clean log-ratio, their corruption, then
+    /// (with a cycle term) target rows, their corruption and the classifier's guide.
+    fn draw(&self, batch_size: usize, rng: &mut ChaCha8Rng) -> RatioBatch<B::InnerBackend> {
         let device = &self.device;
-        let t = training_times(&self.process, batch_size, rng);
+        let times = training_times(&self.process, batch_size, rng);
         let x0 = borrowed_rows_tensor::<B::InnerBackend>(
             &draw_rows(self.source, batch_size, rng),
             device,
@@ -96,35 +124,89 @@ impl<B: AutodiffBackend> Objective<B, ScalarNet<B>> for RatioObjective<'_, B> {
         let log_r = self
             .clean_log_ratio
             .log_ratio(x0.clone(), Tensor::zeros([batch_size], device));
-        let z = self.process.corrupt(x0, &t, rng);
-        let Some(cycle) = &self.cycle else {
-            let out = model.forward(Tensor::from_inner(z), row_times_tensor(&t, device));
+        let z = self.process.corrupt(x0, &times, rng);
+        let cycle = self.cycle.as_ref().map(|cycle| {
+            let target = borrowed_rows_tensor::<B::InnerBackend>(
+                &draw_rows(cycle.target, batch_size, rng),
+                device,
+            );
+            let z_target = self.process.corrupt(target, &times, rng);
+            let guide = cycle
+                .classifier
+                .log_ratio(z_target.clone(), row_times_tensor(&times, device));
+            (z_target, guide)
+        });
+        RatioBatch {
+            times,
+            z,
+            log_r,
+            cycle,
+        }
+    }
+
+    /// Mean loss of `batch`'s rows: the regression, plus η times the cycle term.
+    fn batch_loss(&self, model: &ScalarNet<B>, batch: RatioBatch<B::InnerBackend>) -> Tensor<B, 1> {
+        let RatioBatch {
+            times,
+            z,
+            log_r,
+            cycle,
+        } = batch;
+        let device = &z.device();
+        let rows = times.len();
+        let Some((z_target, guide)) = cycle else {
+            let out = model.forward(Tensor::from_inner(z), row_times_tensor(&times, device));
             return self
                 .estimator
                 .per_row(out, Tensor::from_inner(log_r))
                 .mean();
         };
-        let target = borrowed_rows_tensor::<B::InnerBackend>(
-            &draw_rows(cycle.target, batch_size, rng),
-            device,
-        );
-        let z_target = self.process.corrupt(target, &t, rng);
-        let guide = cycle
-            .classifier
-            .log_ratio(z_target.clone(), row_times_tensor(&t, device));
-        let times = [t.as_slice(), t.as_slice()].concat();
+        let weight = self.cycle.as_ref().map_or(0.0, |c| c.weight);
+        let both = [times.as_slice(), times.as_slice()].concat();
         let out = model.forward(
             Tensor::from_inner(Tensor::cat(vec![z, z_target], 0)),
-            row_times_tensor(&times, device),
+            row_times_tensor(&both, device),
         );
-        let out_source = out.clone().slice(0..batch_size);
-        let out_target = out.slice(batch_size..2 * batch_size);
+        let out_source = out.clone().slice(0..rows);
+        let out_target = out.slice(rows..2 * rows);
         let regression = self
             .estimator
             .per_row(out_source, Tensor::from_inner(log_r))
             .mean();
         let cycle_loss = squared_error(out_target, Tensor::from_inner(guide)).mean();
-        regression + cycle_loss.mul_scalar(cycle.weight)
+        regression + cycle_loss.mul_scalar(weight)
+    }
+}
+
+impl<B: AutodiffBackend> Objective<B, ScalarNet<B>> for RatioObjective<'_, B> {
+    fn loss(&self, model: &ScalarNet<B>, batch_size: usize, rng: &mut ChaCha8Rng) -> Tensor<B, 1> {
+        let batch = self.draw(batch_size, rng);
+        self.batch_loss(model, batch)
+    }
+
+    /// The whole batch is drawn on the objective's device (where the frozen teacher and
+    /// classifier live) as in `loss`; only `rows`, moved to `device`, go through the network.
+    fn loss_of_rows(
+        &self,
+        model: &ScalarNet<B>,
+        batch_size: usize,
+        rng: &mut ChaCha8Rng,
+        rows: Range<usize>,
+        device: &B::Device,
+    ) -> Option<Tensor<B, 1>> {
+        assert!(
+            rows.start < rows.end && rows.end <= batch_size,
+            "loss_of_rows: rows {rows:?} must be a non-empty part of the batch 0..{batch_size}"
+        );
+        let batch = self.draw(batch_size, rng);
+        if rows == (0..batch_size) {
+            return Some(self.batch_loss(model, batch));
+        }
+        Some(self.batch_loss(model, batch.rows(rows, device)))
+    }
+
+    fn splits(&self) -> bool {
+        true
     }
 
     fn validate(&self, model: &<ScalarNet<B> as AutodiffModule<B>>::InnerModule) -> f64 {

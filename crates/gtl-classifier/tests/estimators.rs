@@ -391,3 +391,59 @@ fn the_cycle_term_enters_the_loss_linearly_in_its_weight() {
     assert!(one > zero);
     assert!(((two - one) - (one - zero)).abs() < 1e-5 * two.max(1.0));
 }
+
+/// Data-parallel training gives each device a part of the batch: the losses of the two
+/// halves average to the whole batch's loss (with and without the cycle term), and each call
+/// advances the generator exactly as the whole batch does.
+#[test]
+fn the_halves_of_a_ratio_batch_average_to_its_loss() {
+    let _guard = GLOBAL_RNG.lock().unwrap();
+    let benchmark = Benchmark::independent(6);
+    let source = benchmark.source.sample_dataset(64, 6, 71);
+    let target = benchmark.target.sample_dataset(64, 6, 72);
+    let teacher = benchmark.exact_clean();
+    let exact_noisy = ExactNoisyLogRatio {
+        source: benchmark.source.clone(),
+        target: benchmark.target.clone(),
+        process: benchmark.process,
+    };
+    let net = noisy_net(3, 6);
+    for weight in [None, Some(0.5)] {
+        let objective = RatioObjective::<TB> {
+            process: benchmark.process,
+            estimator: RatioEstimator::LogRatio,
+            clean_log_ratio: &teacher,
+            cycle: weight.map(|weight| CycleTerm {
+                classifier: &exact_noisy,
+                target: &target,
+                weight,
+            }),
+            source: &source,
+            validation: &source,
+            device: Default::default(),
+        };
+        assert!(objective.splits());
+        let mut whole_rng = ChaCha8Rng::seed_from_u64(5);
+        let whole = f64::from(objective.loss(&net, 16, &mut whole_rng).into_scalar());
+        let after_whole = rand::Rng::random::<u64>(&mut whole_rng);
+        let half = |rows: std::ops::Range<usize>| {
+            let mut rng = ChaCha8Rng::seed_from_u64(5);
+            let loss = objective
+                .loss_of_rows(&net, 16, &mut rng, rows, &Default::default())
+                .expect("the ratio objective splits its batches");
+            assert_eq!(rand::Rng::random::<u64>(&mut rng), after_whole);
+            f64::from(loss.into_scalar())
+        };
+        let (first, second) = (half(0..8), half(8..16));
+        eprintln!("cycle {weight:?}: whole {whole}, halves {first} and {second}");
+        assert!(
+            (first - second).abs() > 1e-6,
+            "the halves must hold different rows"
+        );
+        // f32 sums over 16 rows: a few ulps of the loss.
+        assert!(
+            ((first + second) / 2.0 - whole).abs() < 1e-6 * whole.max(1.0),
+            "{first} and {second} do not average to {whole}"
+        );
+    }
+}

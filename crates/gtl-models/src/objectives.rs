@@ -130,6 +130,10 @@ impl<B: AutodiffBackend> Objective<B, DenoiserNet<B>> for DenoiserObjective<'_, 
         Some(self.mean_loss(model, part))
     }
 
+    fn splits(&self) -> bool {
+        true
+    }
+
     fn validate(&self, model: &<DenoiserNet<B> as AutodiffModule<B>>::InnerModule) -> f64 {
         nelbo_per_token(
             model,

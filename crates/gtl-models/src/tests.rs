@@ -123,23 +123,42 @@ fn autodiff_gradients_match_central_differences() {
     }
 }
 
+/// Tokens and times of a copy-task batch, drawn from a host generator (not the backend's
+/// process-wide one, which other tests of this binary reseed and draw from concurrently).
+fn copy_batch<B: Backend>(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    (n, length, batch): (usize, usize, usize),
+    device: &B::Device,
+) -> (Tensor<B, 2, Int>, Tensor<B, 1>) {
+    use rand::Rng;
+    let tokens: Vec<i64> = (0..batch * length)
+        .map(|_| rng.random_range(0..n as i64))
+        .collect();
+    let times: Vec<f32> = (0..batch).map(|_| rng.random::<f32>()).collect();
+    (
+        Tensor::from_data(TensorData::new(tokens, [batch, length]), device),
+        Tensor::from_data(TensorData::new(times, [batch]), device),
+    )
+}
+
+/// Trains with its own weights (seeded under the backend-seed lock) and its own batches, so
+/// the result does not depend on which other tests run at the same time.
 #[test]
 fn tiny_denoiser_learns_to_copy() {
+    use rand::SeedableRng;
     let device = Default::default();
-    let (n, length, batch) = (5, 8, 32);
-    AB::seed(&device, 7);
+    let sizes = (5, 8, 32);
+    let (n, length, _) = sizes;
     let trunk = TrunkConfig::preset("tiny", n, length).unwrap();
-    let mut model = DenoiserNetConfig::new(trunk, n, false).init::<AB>(&device);
+    let mut model = training::seeded::<AB, _>(&device, 7, || {
+        DenoiserNetConfig::new(trunk, n, false).init::<AB>(&device)
+    });
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let mut optim = AdamConfig::new().init();
     let start = Instant::now();
     let mut losses = Vec::new();
     for _ in 0..100 {
-        let x0 = Tensor::<AB, 2, Int>::random(
-            [batch, length],
-            Distribution::Uniform(0.0, n as f64),
-            &device,
-        );
-        let t = Tensor::<AB, 1>::random([batch], Distribution::Uniform(0.0, 1.0), &device);
+        let (x0, t) = copy_batch::<AB>(&mut rng, sizes, &device);
         let log_probs = model.forward(x0.clone(), t);
         let loss = -log_probs.gather(2, x0.unsqueeze_dim(2)).mean();
         losses.push(loss.clone().into_scalar());
@@ -160,12 +179,7 @@ fn tiny_denoiser_learns_to_copy() {
     assert!(last10 < 0.01, "the copy loss stays at {last10}");
     // The inference copy (inner backend, no autograd) copies a fresh batch exactly.
     let trained: DenoiserNet<TestBackend> = model.valid();
-    let x0 = Tensor::<TestBackend, 2, Int>::random(
-        [batch, length],
-        Distribution::Uniform(0.0, n as f64),
-        &device,
-    );
-    let t = Tensor::<TestBackend, 1>::random([batch], Distribution::Uniform(0.0, 1.0), &device);
+    let (x0, t) = copy_batch::<TestBackend>(&mut rng, sizes, &device);
     let predicted = trained.forward(x0.clone(), t).argmax(2).squeeze_dim::<2>(2);
     assert_eq!(predicted.into_data(), x0.into_data());
 }

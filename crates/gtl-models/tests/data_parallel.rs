@@ -292,6 +292,10 @@ impl Objective<TB, DenoiserNet<TB>> for FirstHalfOnly<'_> {
         self.0.loss_of_rows(model, batch_size, rng, rows, device)
     }
 
+    fn splits(&self) -> bool {
+        true
+    }
+
     fn validate(&self, model: &<DenoiserNet<TB> as AutodiffModule<TB>>::InnerModule) -> f64 {
         self.0.validate(model)
     }
@@ -319,6 +323,47 @@ fn an_error_on_one_worker_ends_the_others() {
         "test: data-parallel training: the objective cannot compute the loss of a part of a \
          batch (Objective::loss_of_rows)"
     );
+}
+
+/// A denoiser objective that does not declare that it splits its batches.
+struct WholeBatches<'a>(DenoiserObjective<'a, TB>);
+
+impl Objective<TB, DenoiserNet<TB>> for WholeBatches<'_> {
+    fn loss(
+        &self,
+        model: &DenoiserNet<TB>,
+        batch_size: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Tensor<TB, 1> {
+        self.0.loss(model, batch_size, rng)
+    }
+
+    fn validate(&self, model: &<DenoiserNet<TB> as AutodiffModule<TB>>::InnerModule) -> f64 {
+        self.0.validate(model)
+    }
+}
+
+#[test]
+fn an_objective_that_does_not_split_is_refused_before_the_run_starts() {
+    let _guard = serial();
+    let dir = run_dir("parallel", "whole-batches");
+    let setup = setup();
+    let config = config(4, 3e-3, 2);
+    let err = train_data_parallel(
+        fresh_model(config.seed, NO_DROPOUT),
+        &WholeBatches(setup.objective()),
+        &config,
+        &options(&dir, false, None),
+        &[Default::default(), Default::default()],
+    )
+    .err()
+    .expect("an objective without splits() cannot run on two devices");
+    assert_eq!(
+        err.to_string(),
+        "test: data-parallel training: the objective cannot compute the loss of a part of a \
+         batch (Objective::splits is false)"
+    );
+    assert!(!dir.exists(), "nothing is written before the run starts");
 }
 
 #[test]

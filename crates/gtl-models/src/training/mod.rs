@@ -63,6 +63,12 @@ pub trait Objective<B: AutodiffBackend, M: AutodiffModule<B>> {
         (rows == (0..batch_size)).then(|| self.loss(model, batch_size, rng))
     }
 
+    /// Whether [`loss_of_rows`](Self::loss_of_rows) computes any part of a batch (and so
+    /// whether data-parallel training can use this objective). `false` by default.
+    fn splits(&self) -> bool {
+        false
+    }
+
     /// Validation metric of the weights (lower is better), deterministic.
     fn validate(&self, model: &M::InnerModule) -> f64;
 }

@@ -70,6 +70,13 @@ where
             config.batch_size
         )));
     }
+    if workers > 1 && !objective.splits() {
+        return Err(fail(
+            "the objective cannot compute the loss of a part of a batch \
+             (Objective::splits is false)"
+                .into(),
+        ));
+    }
     let _turn = COLLECTIVE.lock().unwrap_or_else(PoisonError::into_inner);
     // Forget peers left registered by an earlier run that panicked.
     collective::reset_collective::<B::InnerBackend>();
