@@ -24,38 +24,48 @@ pub enum BackendChoice {
 pub trait BackendTask {
     /// The command's result.
     type Output;
-    /// Runs the command on backend `B` and device `device`.
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output>;
+    /// Runs the command on backend `B` and `devices` (never empty; commands that use one
+    /// device take the first).
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<Self::Output>;
 }
 
-/// Runs `task` on the chosen backend and device index.
+/// Runs `task` on the chosen backend and the devices of `indices` (GPU indices; on the CPU
+/// backends every index is the CPU, so `0,1` means two CPU workers).
 pub fn dispatch<T: BackendTask>(
     choice: BackendChoice,
-    device_index: usize,
+    indices: &[usize],
     task: T,
 ) -> Result<T::Output> {
-    let _ = device_index;
+    if indices.is_empty() {
+        bail!("--devices: give at least one device index");
+    }
     match choice {
-        BackendChoice::Ndarray => {
-            task.run::<Autodiff<burn::backend::NdArray>>(burn::backend::ndarray::NdArrayDevice::Cpu)
+        BackendChoice::Ndarray => task.run::<Autodiff<burn::backend::NdArray>>(
+            &vec![burn::backend::ndarray::NdArrayDevice::Cpu; indices.len()],
+        ),
+        BackendChoice::Flex => {
+            task.run::<Autodiff<burn::backend::Flex>>(&vec![Default::default(); indices.len()])
         }
-        BackendChoice::Flex => task.run::<Autodiff<burn::backend::Flex>>(Default::default()),
         #[cfg(feature = "wgpu")]
         BackendChoice::Wgpu => {
             use burn::backend::wgpu::WgpuDevice;
-            let device = if device_index == 0 {
-                WgpuDevice::default()
-            } else {
-                WgpuDevice::DiscreteGpu(device_index)
-            };
-            task.run::<Autodiff<burn::backend::Wgpu>>(device)
+            let devices: Vec<WgpuDevice> = indices
+                .iter()
+                .map(|&index| match (index, indices.len()) {
+                    (0, 1) => WgpuDevice::default(),
+                    _ => WgpuDevice::DiscreteGpu(index),
+                })
+                .collect();
+            task.run::<Autodiff<burn::backend::Wgpu>>(&devices)
         }
         #[cfg(feature = "cuda")]
         BackendChoice::Cuda => {
             cuda_available()?;
-            task.run::<Autodiff<burn::backend::Cuda>>(burn::backend::cuda::CudaDevice::new(
-                device_index,
-            ))
+            let devices: Vec<_> = indices
+                .iter()
+                .map(|&index| burn::backend::cuda::CudaDevice::new(index))
+                .collect();
+            task.run::<Autodiff<burn::backend::Cuda>>(&devices)
         }
         #[allow(unreachable_patterns)]
         other => {

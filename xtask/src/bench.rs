@@ -92,7 +92,8 @@ struct Measure {
 impl BackendTask for Measure {
     type Output = Vec<CostRow>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Vec<CostRow>> {
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<Vec<CostRow>> {
+        let device = devices[0].clone();
         Ok(self.bench.measure::<B>(self.vocab, &device)?)
     }
 }
@@ -139,7 +140,11 @@ fn guidance(args: GuidanceBenchArgs) -> Result<()> {
             bench: bench.clone(),
             vocab,
         };
-        rows.extend(dispatch(args.backend.backend, args.backend.device, task)?);
+        rows.extend(dispatch(
+            args.backend.backend,
+            &[args.backend.device],
+            task,
+        )?);
     }
     let backend = format!("{:?}", args.backend.backend).to_lowercase();
     let slopes = write_results(&bench, &rows, &backend, &args.out)?;

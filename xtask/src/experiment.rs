@@ -31,7 +31,8 @@ struct DryRun(ExperimentConfig);
 impl BackendTask for DryRun {
     type Output = gtl_experiment::dry_run::DryRun;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<Self::Output> {
+        let device = devices[0].clone();
         Ok(gtl_experiment::dry_run::dry_run::<B>(&self.0, &device)?)
     }
 }
@@ -46,22 +47,21 @@ struct Experiment {
 impl BackendTask for Experiment {
     type Output = Report;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Report> {
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<Report> {
         Ok(if self.sweep {
-            gtl_experiment::sweep::run::<B>(&self.config, &self.options, &device)?
+            gtl_experiment::sweep::run::<B>(&self.config, &self.options, devices)?
         } else {
-            gtl_experiment::run::<B>(&self.config, &self.options, &device)?
+            gtl_experiment::run::<B>(&self.config, &self.options, devices)?
         })
     }
 }
 
 fn execute(args: ExperimentArgs, sweep: bool) -> Result<()> {
     let config = load_config(args.config.as_deref())?;
-    let backend = args.run.backend;
     if args.dry_run {
         println!(
             "{}",
-            dispatch(backend.backend, backend.device, DryRun(config))?
+            dispatch(args.run.backend, &args.run.devices, DryRun(config))?
         );
         return Ok(());
     }
@@ -70,7 +70,7 @@ fn execute(args: ExperimentArgs, sweep: bool) -> Result<()> {
         options: args.run.options(),
         sweep,
     };
-    let report = dispatch(args.run.backend.backend, args.run.backend.device, task)?;
+    let report = dispatch(args.run.backend, &args.run.devices, task)?;
     println!("{}", report.summary);
     Ok(())
 }

@@ -99,11 +99,18 @@ pub struct RunArgs {
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
     /// Stages run at once (default: the machine's cores; 1 when a network uses dropout,
-    /// whose draws would otherwise depend on thread timing).
+    /// whose draws would otherwise depend on thread timing, or with several --devices).
     #[arg(long)]
     pub workers: Option<usize>,
-    #[command(flatten)]
-    pub backend: BackendArgs,
+    /// Tensor backend (GPU backends need the matching cargo feature of xtask).
+    #[arg(long, value_enum, default_value_t = BackendChoice::Ndarray)]
+    pub backend: BackendChoice,
+    /// Device indices, comma-separated. Several devices train the denoiser, the fine-tuning
+    /// baselines and the ratio network data-parallel (gradients averaged by burn's
+    /// collective all-reduce; build with `--features data-parallel`); every other stage
+    /// runs on the first. On the CPU backends each index is the CPU: `0,1` is two workers.
+    #[arg(long, alias = "device", value_delimiter = ',', default_value = "0")]
+    pub devices: Vec<usize>,
 }
 
 impl RunArgs {

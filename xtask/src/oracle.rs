@@ -84,7 +84,8 @@ struct Draw(OracleSampling);
 impl BackendTask for Draw {
     type Output = Samples;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Samples> {
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<Samples> {
+        let device = devices[0].clone();
         Ok(self.0.sample::<B::InnerBackend>(&device)?)
     }
 }
@@ -146,7 +147,7 @@ pub fn sample(args: OracleSampleArgs) -> Result<()> {
         );
     }
     let expected = job.expected_chain().clone();
-    let samples = dispatch(args.backend.backend, args.backend.device, Draw(job))?;
+    let samples = dispatch(args.backend.backend, &[args.backend.device], Draw(job))?;
     write_jsonl(&args.out, &samples.tokens)?;
     tracing::info!(
         samples = samples.tokens.len(),
@@ -262,7 +263,8 @@ struct Checks {
 impl BackendTask for Checks {
     type Output = Vec<SamplerCheck>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Vec<SamplerCheck>> {
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<Vec<SamplerCheck>> {
+        let device = devices[0].clone();
         let bar = ProgressBar::new(self.settings.len() as u64);
         bar.set_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed_precise}]")
@@ -297,7 +299,7 @@ fn run_checks(
         length,
         samples,
     };
-    dispatch(backend.backend, backend.device, task)
+    dispatch(backend.backend, &[backend.device], task)
 }
 
 fn write_tables(dir: &Path, rows: &[SamplerCheck]) -> Result<()> {

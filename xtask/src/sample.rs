@@ -68,7 +68,8 @@ struct Sample {
 impl BackendTask for Sample {
     type Output = Drawn;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Drawn> {
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<Drawn> {
+        let device = devices[0].clone();
         let a = &self.args;
         let setting = self.run.setting(a.setting.as_deref())?;
         let overrides = SamplerOverrides {
@@ -95,7 +96,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     crate::oracle::check_writable(&args.out)?;
     let (backend, out, show) = (args.backend, args.out.clone(), args.show);
     let start = Instant::now();
-    let drawn = dispatch(backend.backend, backend.device, Sample { run, args })?;
+    let drawn = dispatch(backend.backend, &[backend.device], Sample { run, args })?;
     let seconds = start.elapsed().as_secs_f64();
     match &drawn.texts {
         Some(texts) => write_decoded_jsonl(&out, &drawn.tokens, texts)?,
@@ -148,7 +149,7 @@ struct Evaluate {
 impl BackendTask for Evaluate {
     type Output = (String, Vec<Evaluation>);
 
-    fn run<B: AutodiffBackend>(self, _device: B::Device) -> Result<Self::Output> {
+    fn run<B: AutodiffBackend>(self, _devices: &[B::Device]) -> Result<Self::Output> {
         let setting = self.run.setting(self.setting.as_deref())?;
         let evaluations = self
             .files
@@ -170,7 +171,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
         setting: args.setting,
         files: args.files,
     };
-    let (label, evaluations) = dispatch(args.backend.backend, args.backend.device, task)?;
+    let (label, evaluations) = dispatch(args.backend.backend, &[args.backend.device], task)?;
     println!("{}", evaluation_table(&label, &evaluations).to_markdown(4));
     Ok(())
 }

@@ -35,12 +35,12 @@ struct RatioStudy {
 impl BackendTask for RatioStudy {
     type Output = Study;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Study> {
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<Study> {
         Ok(gtl_experiment::study::run::<B>(
             &self.config,
             &self.sizes,
             &self.options,
-            &device,
+            devices,
         )?)
     }
 }
@@ -52,7 +52,7 @@ pub fn run(args: RatioStudyArgs) -> Result<()> {
         sizes: args.sizes,
         options: args.run.options(),
     };
-    let study = dispatch(args.run.backend.backend, args.run.backend.device, task)?;
+    let study = dispatch(args.run.backend, &args.run.devices, task)?;
     println!("{}", study.table);
     println!("wrote {}", study.dir.display());
     Ok(())

@@ -34,12 +34,12 @@ struct Train {
 impl BackendTask for Train {
     type Output = Vec<StageRecord>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Vec<StageRecord>> {
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<Vec<StageRecord>> {
         Ok(gtl_experiment::run::train::<B>(
             &self.config,
             self.stage,
             &self.options,
-            &device,
+            devices,
         )?)
     }
 }
@@ -51,7 +51,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         stage: args.stage,
         options: args.run.options(),
     };
-    for record in dispatch(args.run.backend.backend, args.run.backend.device, task)? {
+    for record in dispatch(args.run.backend, &args.run.devices, task)? {
         println!("{} ({})", record.label, record.dir.display());
         if let Some(outcome) = record.outcome {
             println!("{}", serde_json::to_string_pretty(&outcome.done.summary)?);

@@ -78,7 +78,8 @@ struct Measure {
 impl BackendTask for Measure {
     type Output = ThroughputResult;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<ThroughputResult> {
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<ThroughputResult> {
+        let device = devices[0].clone();
         Ok(self.bench.measure::<B>(&self.dir, &device)?)
     }
 }
@@ -88,7 +89,7 @@ pub fn one(args: TrainOneArgs) -> Result<()> {
     let bench = TrainThroughput::named(&args.model, args.warmup, args.steps)?;
     let result = dispatch(
         args.backend,
-        0,
+        &[0],
         Measure {
             bench,
             dir: args.dir.clone(),

@@ -294,8 +294,14 @@ impl FinishedRun {
                 )));
             }
         }
-        let workers = worker_count(Some(1), std::slice::from_ref(&overridden));
-        let outcomes = execute(&graph, Some(&[target.id]), workers, observer, device)?;
+        let workers = worker_count(Some(1), std::slice::from_ref(&overridden), 1);
+        let outcomes = execute(
+            &graph,
+            Some(&[target.id]),
+            workers,
+            observer,
+            std::slice::from_ref(device),
+        )?;
         let done = &outcomes[target.id].as_ref().expect("the target ran").done;
         let summary: SampleSummary =
             serde_json::from_value(done.summary.clone()).map_err(|e| ExperimentError::Format {

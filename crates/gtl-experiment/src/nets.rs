@@ -9,7 +9,8 @@ use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use gtl_models::training::{
-    Objective, RunOptions, TrainingConfig, TrainingObserver, module_bytes, train, write_atomically,
+    Objective, RunOptions, TrainError, Trained, TrainingConfig, TrainingObserver, module_bytes,
+    train, write_atomically,
 };
 use gtl_models::{
     AdapterSpec, DenoiserNet, DenoiserNetConfig, PositionNetConfig, ScalarNetConfig, TrunkConfig,
@@ -17,8 +18,8 @@ use gtl_models::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
 use crate::config::{ExperimentConfig, ModelSection};
+use crate::{ExperimentError, Result};
 
 /// The trunk of a network section: the process's token ids as vocabulary, the task's length.
 pub fn trunk_of(
@@ -121,9 +122,9 @@ pub struct Fit<'a> {
 }
 
 impl Fit<'_> {
-    /// Trains `model` (initialised by the caller, after seeding), resuming from the folder's
-    /// checkpoint when there is one; writes `model.mpk` (the EMA weights when there is an
-    /// EMA) and returns those weights.
+    /// Trains `model` (initialised by the caller, after seeding) on `device`, resuming from
+    /// the folder's checkpoint when there is one; writes `model.mpk` (the EMA weights when
+    /// there is an EMA) and returns those weights.
     pub fn run<B, M, O>(
         &self,
         model: M,
@@ -136,6 +137,75 @@ impl Fit<'_> {
         M: AutodiffModule<B> + Clone,
         O: Objective<B, M>,
     {
+        self.fit(model, training, |model, options| {
+            train(model, objective, training, options, device)
+        })
+    }
+
+    /// Trains like [`run`](Self::run), data-parallel over every device of `devices` when
+    /// there are several and the objective splits its batches
+    /// ([`train_data_parallel`](gtl_models::training::train_data_parallel), behind the
+    /// `data-parallel` feature); on `devices[0]` alone otherwise. `model` lives on
+    /// `devices[0]`.
+    ///
+    /// Errors: several devices in a build without the `data-parallel` feature; otherwise
+    /// those of `run`.
+    pub fn run_on<B, M, O>(
+        &self,
+        model: M,
+        objective: &O,
+        training: &TrainingConfig,
+        devices: &[B::Device],
+    ) -> Result<(M::InnerModule, Fitted)>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B> + Clone + Send,
+        O: Objective<B, M> + Sync,
+    {
+        let Some(first) = devices.first() else {
+            return Err(ExperimentError::config("no device to train on"));
+        };
+        if devices.len() == 1 || !objective.splits() {
+            if devices.len() > 1 {
+                tracing::info!(
+                    "{}: its objective does not split batches; trains on the first device",
+                    self.label
+                );
+            }
+            return self.run(model, objective, training, first);
+        }
+        #[cfg(feature = "data-parallel")]
+        {
+            tracing::info!(
+                "{}: data-parallel over {} devices",
+                self.label,
+                devices.len()
+            );
+            self.fit(model, training, |model, options| {
+                gtl_models::training::train_data_parallel(
+                    model, objective, training, options, devices,
+                )
+            })
+        }
+        #[cfg(not(feature = "data-parallel"))]
+        Err(ExperimentError::config(format!(
+            "training on {} devices needs the `data-parallel` feature of gtl-experiment \
+             (xtask: build with `--features data-parallel`)",
+            devices.len()
+        )))
+    }
+
+    /// Runs `train` with this fit's options, writes `model.mpk` and measures the run.
+    fn fit<B, M>(
+        &self,
+        model: M,
+        training: &TrainingConfig,
+        train: impl FnOnce(M, &RunOptions) -> std::result::Result<Trained<B, M>, TrainError>,
+    ) -> Result<(M::InnerModule, Fitted)>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B> + Clone,
+    {
         let parameters = model.num_params();
         tracing::info!("{}: {}", self.label, describe_params(&model));
         let options = RunOptions {
@@ -146,7 +216,7 @@ impl Fit<'_> {
             observer: self.observer.clone(),
         };
         let start = Instant::now();
-        let trained = train(model, objective, training, &options, device)?;
+        let trained = train(model, &options)?;
         let seconds = start.elapsed().as_secs_f64();
         let inference = trained.inference_model();
         write_atomically(&self.dir.join("model.mpk"), &module_bytes(&inference))?;

@@ -276,8 +276,9 @@ impl Executed {
     }
 }
 
-/// Worker threads: `requested`, else the machine's cores; 1 when any network has dropout.
-pub fn worker_count(requested: Option<usize>, settings: &[Setting]) -> usize {
+/// Worker threads: `requested`, else the machine's cores; 1 when any network has dropout,
+/// and 1 when the stages run on several `devices` (each training stage then uses them all).
+pub fn worker_count(requested: Option<usize>, settings: &[Setting], devices: usize) -> usize {
     let dropout = settings.iter().any(|s| s.config.has_dropout());
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     match (requested, dropout) {
@@ -286,16 +287,21 @@ pub fn worker_count(requested: Option<usize>, settings: &[Setting]) -> usize {
             tracing::info!("a network uses dropout: running one stage at a time");
             1
         }
+        (None, false) if devices > 1 => {
+            tracing::info!("{devices} devices: running one stage at a time, data-parallel");
+            1
+        }
         (None, false) => cores,
     }
 }
 
-/// Runs every stage of `settings` (cached under `stages`) on `device`.
+/// Runs every stage of `settings` (cached under `stages`) on `devices` (see
+/// [`run`](crate::run)).
 pub fn execute_settings<B: AutodiffBackend>(
     settings: Vec<Setting>,
     stages: &Path,
     options: &RunOptions,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<Executed> {
     let start = Instant::now();
     for setting in &settings {
@@ -303,9 +309,9 @@ pub fn execute_settings<B: AutodiffBackend>(
     }
     let mut graph = Graph::<B>::new(stages);
     let planned = plan(&mut graph, &settings)?;
-    let workers = worker_count(options.workers, &settings);
+    let workers = worker_count(options.workers, &settings, devices.len());
     tracing::info!("{} stages, {workers} at a time", graph.nodes().len());
-    let outcomes = execute(&graph, None, workers, &options.observer, device)?;
+    let outcomes = execute(&graph, None, workers, &options.observer, devices)?;
     let records = graph
         .nodes()
         .iter()
@@ -349,12 +355,13 @@ pub enum StageName {
 }
 
 /// Runs the stages `stage` names at `config`'s own target size (`data.target_size`), with
-/// every stage they need, cached under `runs/<name>/stages/`; returns their records.
+/// every stage they need, cached under `runs/<name>/stages/`, on `devices` (see
+/// [`run`](crate::run)); returns their records.
 pub fn train<B: AutodiffBackend>(
     config: &ExperimentConfig,
     stage: StageName,
     options: &RunOptions,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<Vec<StageRecord>> {
     let setting = Setting::new(config.own_target(), &config.experiment.methods);
     let root = stages_dir(&options.runs_dir.join(&config.name));
@@ -384,8 +391,12 @@ pub fn train<B: AutodiffBackend>(
             "experiment.methods names no fine-tuning baseline",
         ));
     }
-    let workers = worker_count(options.workers, std::slice::from_ref(&setting));
-    let outcomes = execute(&graph, Some(&targets), workers, &options.observer, device)?;
+    let workers = worker_count(
+        options.workers,
+        std::slice::from_ref(&setting),
+        devices.len(),
+    );
+    let outcomes = execute(&graph, Some(&targets), workers, &options.observer, devices)?;
     Ok(targets
         .iter()
         .map(|&id| StageRecord {

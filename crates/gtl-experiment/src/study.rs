@@ -85,12 +85,13 @@ pub struct Study {
     pub table: String,
 }
 
-/// Runs the study of `config`'s estimators at `sizes` target sequences on `device`.
+/// Runs the study of `config`'s estimators at `sizes` target sequences on `devices` (see
+/// [`run`](crate::run)).
 pub fn run<B: AutodiffBackend>(
     config: &ExperimentConfig,
     sizes: &[usize],
     options: &RunOptions,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<Study> {
     config.markov("the ratio study")?;
     if sizes.is_empty() {
@@ -127,8 +128,8 @@ pub fn run<B: AutodiffBackend>(
             planned.push((size, variant, ratio));
         }
     }
-    let workers = worker_count(options.workers, &[]);
-    execute(&graph, None, workers, &options.observer, device)?;
+    let workers = worker_count(options.workers, &[], devices.len());
+    execute(&graph, None, workers, &options.observer, devices)?;
     let mut rows = Vec::new();
     for (size, variant, ratio) in &planned {
         let path = graph.dir(*ratio).join("ratio_error.csv");

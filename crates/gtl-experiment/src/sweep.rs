@@ -362,19 +362,19 @@ pub fn crossover(metrics: &Metrics) -> String {
     text
 }
 
-/// Runs the sweep of `config`'s `[sweep]` section on `device`: every setting shares the
+/// Runs the sweep of `config`'s `[sweep]` section on `devices` (see [`run`](crate::run)): every setting shares the
 /// experiment's stage cache (`runs/<name>/stages/`), so settings the experiment ran are
 /// reused and the γ and top-n axes only resample. Writes `runs/<name>-sweep/`.
 pub fn run<B: AutodiffBackend>(
     config: &ExperimentConfig,
     options: &RunOptions,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<Report> {
     let run_dir = options.runs_dir.join(format!("{}-sweep", config.name));
     std::fs::create_dir_all(&run_dir).map_err(|e| ExperimentError::io(&run_dir, e))?;
     write_atomically(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
     let stages = stages_dir(&options.runs_dir.join(&config.name));
-    let executed = execute_settings::<B>(sweep_settings(config), &stages, options, device)?;
+    let executed = execute_settings::<B>(sweep_settings(config), &stages, options, devices)?;
     let metrics = report::metrics(config, &executed, &run_dir)?;
     report::write_tables(&metrics, &run_dir)?;
     let is_text = metrics.settings.iter().any(|s| s.text_reference.is_some());

@@ -100,7 +100,7 @@ fn a_ci_sized_dna_experiment_runs_and_reports() {
         workers: Some(2),
         observer: Arc::new(LogObserver),
     };
-    let report = gtl_experiment::run::<TB>(&config, &options, &Default::default()).unwrap();
+    let report = gtl_experiment::run::<TB>(&config, &options, &[Default::default()]).unwrap();
     let run_dir = runs.join(&config.name);
     assert_eq!(report.metrics.settings.len(), 2);
     let all = &report.metrics.settings[0];
@@ -176,7 +176,7 @@ fn a_ci_sized_dna_experiment_runs_and_reports() {
     ] {
         assert!(text.contains(section), "{section} missing from report.md");
     }
-    let again = gtl_experiment::run::<TB>(&config, &options, &Default::default()).unwrap();
+    let again = gtl_experiment::run::<TB>(&config, &options, &[Default::default()]).unwrap();
     assert!(again.metrics.stages.iter().all(|s| s.cached));
     assert_eq!(again.metrics.settings, report.metrics.settings);
     let _ = std::fs::remove_dir_all(&runs);

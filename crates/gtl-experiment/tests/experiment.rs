@@ -58,7 +58,7 @@ fn a_ci_sized_experiment_runs_caches_reports_and_keeps_its_pinned_outputs() {
     let report = gtl_experiment::run::<TB>(
         &config,
         &options(&runs, recorder.clone()),
-        &Default::default(),
+        &[Default::default()],
     )
     .unwrap();
     let run_dir = runs.join(&config.name);
@@ -103,9 +103,12 @@ fn a_ci_sized_experiment_runs_caches_reports_and_keeps_its_pinned_outputs() {
     }
 
     let again = Arc::new(Recorder::default());
-    let second =
-        gtl_experiment::run::<TB>(&config, &options(&runs, again.clone()), &Default::default())
-            .unwrap();
+    let second = gtl_experiment::run::<TB>(
+        &config,
+        &options(&runs, again.clone()),
+        &[Default::default()],
+    )
+    .unwrap();
     assert!(second.metrics.stages.iter().all(|s| s.cached));
     assert!(again.0.lock().unwrap().is_empty());
     assert_eq!(second.metrics.settings, report.metrics.settings);
@@ -300,7 +303,7 @@ fn an_interrupted_experiment_resumes_without_redoing_finished_stages() {
     );
     let config = ExperimentConfig::parse(&text).unwrap();
     let root = stages_dir(&temp_runs("resume"));
-    let device = Default::default();
+    let devices = [Default::default()];
     let mut graph = Graph::<TB>::new(&root);
     let stages = plan(&mut graph, &settings(&config)).unwrap();
     // "Interrupted": everything but the samples of gtl ran.
@@ -313,7 +316,7 @@ fn an_interrupted_experiment_resumes_without_redoing_finished_stages() {
         .id;
     let others: Vec<usize> = (0..graph.nodes().len()).filter(|&i| i != gtl).collect();
     let observer: Arc<dyn Observer> = Arc::new(LogObserver);
-    execute(&graph, Some(&others), 2, &observer, &device).unwrap();
+    execute(&graph, Some(&others), 2, &observer, &devices).unwrap();
     let finished: Vec<usize> = (0..graph.nodes().len())
         .filter(|&i| graph.nodes()[i].dir.join("done.json").is_file())
         .collect();
@@ -324,7 +327,7 @@ fn an_interrupted_experiment_resumes_without_redoing_finished_stages() {
 
     let recorder = Arc::new(Recorder::default());
     let observer: Arc<dyn Observer> = recorder.clone();
-    let outcomes = execute(&graph, None, 2, &observer, &device).unwrap();
+    let outcomes = execute(&graph, None, 2, &observer, &devices).unwrap();
     let ran = recorder.0.lock().unwrap().clone();
     assert_eq!(ran.len(), 2, "{ran:?}");
     assert!(ran.contains(&"source denoiser".to_string()));
@@ -372,7 +375,7 @@ fn a_gamma_fit_by_samples_drives_the_learned_ratio_samplers() {
         settings(&config),
         &stages_dir(&run_dir),
         &options,
-        &Default::default(),
+        &[Default::default()],
     )
     .unwrap();
     let stages = &executed.stages[0];
@@ -425,7 +428,7 @@ fn a_ci_sized_text_experiment_runs_and_reports() {
     let report = gtl_experiment::run::<TB>(
         &config,
         &options(&runs, Arc::new(LogObserver)),
-        &Default::default(),
+        &[Default::default()],
     )
     .unwrap();
     let run_dir = runs.join(&config.name);
@@ -497,7 +500,7 @@ fn a_ci_sized_text_experiment_runs_and_reports() {
     let again = gtl_experiment::run::<TB>(
         &config,
         &options(&runs, Arc::new(LogObserver)),
-        &Default::default(),
+        &[Default::default()],
     )
     .unwrap();
     assert!(again.metrics.stages.iter().all(|s| s.cached));
@@ -522,7 +525,7 @@ fn samples_drawn_again_from_a_finished_run_reproduce_the_report() {
     let report = gtl_experiment::run::<TB>(
         &config,
         &options(&runs, Arc::new(LogObserver)),
-        &Default::default(),
+        &[Default::default()],
     )
     .unwrap();
     let run = FinishedRun::open(&runs.join(&config.name)).unwrap();

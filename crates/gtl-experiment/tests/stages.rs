@@ -36,7 +36,7 @@ fn train_stage(config: &ExperimentConfig, stage: StageName, runs: &PathBuf) -> V
         workers: Some(2),
         ..RunOptions::new(runs)
     };
-    train::<TB>(config, stage, &options, &Default::default()).unwrap()
+    train::<TB>(config, stage, &options, &[Default::default()]).unwrap()
 }
 
 /// A seconds-long run of the tiny denoiser on a structured chain (diagonal 0.8, where the
@@ -252,4 +252,25 @@ fn editing_a_chain_file_changes_the_keys_of_the_stages_that_read_it() {
     let (denoiser_after_source, _) = dirs();
     assert_ne!(denoiser, denoiser_after_source);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without the `data-parallel` feature, several devices are refused with the stage's and
+/// the feature's names.
+#[cfg(not(feature = "data-parallel"))]
+#[test]
+fn several_devices_need_the_data_parallel_feature() {
+    let config = ExperimentConfig::parse(TINY).unwrap();
+    let runs = temp_runs("two-devices");
+    let options = RunOptions {
+        workers: Some(1),
+        ..RunOptions::new(&runs)
+    };
+    let devices = [Default::default(), Default::default()];
+    let err = train::<TB>(&config, StageName::Denoiser, &options, &devices).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "stage source denoiser: training on 2 devices needs the `data-parallel` feature of gtl-experiment \
+         (xtask: build with `--features data-parallel`)"
+    );
+    let _ = std::fs::remove_dir_all(&runs);
 }

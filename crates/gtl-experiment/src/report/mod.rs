@@ -386,18 +386,21 @@ pub fn write(config: &ExperimentConfig, executed: &Executed, run_dir: &Path) -> 
     })
 }
 
-/// Runs the experiment of `config` on `device`: every stage of every target size (cached
+/// Runs the experiment of `config` on `devices`: every stage of every target size (cached
 /// under `runs/<name>/stages/`), then metrics, tables, plots and `report.md` in
-/// `runs/<name>/`.
+/// `runs/<name>/`. Every tensor lives on `devices[0]`; with several devices the denoiser,
+/// the baselines and the ratio network train data-parallel on all of them
+/// ([`Fit::run_on`](crate::nets::Fit::run_on)). Pass `&[device]` for one device.
 pub fn run<B: AutodiffBackend>(
     config: &ExperimentConfig,
     options: &RunOptions,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<Report> {
     let run_dir = options.runs_dir.join(&config.name);
     std::fs::create_dir_all(&run_dir).map_err(|e| ExperimentError::io(&run_dir, e))?;
     write_atomically(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
     crate::finished::RunMarker::of(config).write(&run_dir)?;
-    let executed = execute_settings::<B>(settings(config), &stages_dir(&run_dir), options, device)?;
+    let executed =
+        execute_settings::<B>(settings(config), &stages_dir(&run_dir), options, devices)?;
     write(config, &executed, &run_dir)
 }

@@ -189,7 +189,7 @@ impl Stage for BaselineStage {
             observer: ctx.observer.training(),
         };
         let (mut inference, fitted) =
-            fit.run(model, &objective, &config.finetune.training, device)?;
+            fit.run_on(model, &objective, &config.finetune.training, ctx.devices)?;
         let best = ctx.dir.join("best.mpk");
         let kept_best = config.finetune.keep_best && best.is_file();
         if kept_best {

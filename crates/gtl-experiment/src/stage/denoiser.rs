@@ -106,7 +106,7 @@ impl Stage for DenoiserStage {
             label: "denoiser",
             observer: ctx.observer.training(),
         };
-        let (inference, fitted) = fit.run(model, &objective, &denoiser.training, device)?;
+        let (inference, fitted) = fit.run_on(model, &objective, &denoiser.training, ctx.devices)?;
 
         let nelbo = |model: &dyn gtl_diffusion::Denoiser<B::InnerBackend>, test: &[Vec<u32>]| {
             nelbo_per_token::<B::InnerBackend>(

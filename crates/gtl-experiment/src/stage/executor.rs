@@ -36,7 +36,8 @@ struct Board {
 }
 
 /// Runs the stages `targets` need (every stage when `targets` is `None`) that are not
-/// finished, `workers` at a time on `device`. Returns every stage's outcome (`None` for a
+/// finished, `workers` at a time on `devices` (every tensor on the first; data-parallel
+/// training on all of them, [`StageContext::devices`]). Returns every stage's outcome (`None` for a
 /// stage no target needs). The first failure stops new stages from starting and is
 /// returned once running ones end; finished stages stay cached.
 pub fn execute<B: AutodiffBackend>(
@@ -44,8 +45,11 @@ pub fn execute<B: AutodiffBackend>(
     targets: Option<&[StageId]>,
     workers: usize,
     observer: &Arc<dyn Observer>,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<Vec<Option<Outcome>>> {
+    let Some(device) = devices.first() else {
+        return Err(ExperimentError::config("no device to run the stages on"));
+    };
     let nodes = graph.nodes();
     let count = nodes.len();
     let wanted = match targets {
@@ -86,6 +90,7 @@ pub fn execute<B: AutodiffBackend>(
                     let ctx = StageContext {
                         dir: &node.dir,
                         device,
+                        devices,
                         observer,
                         graph,
                         outcomes: &outcomes,

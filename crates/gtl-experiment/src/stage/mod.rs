@@ -221,8 +221,11 @@ impl<B: AutodiffBackend> Graph<B> {
 pub struct StageContext<'a, B: AutodiffBackend> {
     /// The stage's folder (created before `run`).
     pub dir: &'a Path,
-    /// The device of every tensor.
+    /// The device of every tensor (the first of `devices`).
     pub device: &'a B::Device,
+    /// The devices data-parallel training uses ([`Fit::run_on`](crate::nets::Fit::run_on));
+    /// one device in most runs.
+    pub devices: &'a [B::Device],
     /// Where progress goes.
     pub observer: &'a Arc<dyn Observer>,
     graph: &'a Graph<B>,

@@ -365,11 +365,11 @@ impl Stage for RatioStage {
                     label: "ratio network",
                     observer: ctx.observer.training(),
                 };
-                let (net, fitted) = fit.run(
+                let (net, fitted) = fit.run_on(
                     seeded::<B, _>(device, config.ratio.training.seed, || net.init(device)),
                     &objective,
                     &config.ratio.training,
-                    device,
+                    ctx.devices,
                 )?;
                 (net, Some(fitted))
             }
