@@ -12,7 +12,7 @@
 //! let mut config = ExperimentConfig::parse(&text).unwrap();
 //! config.experiment.target_sizes = vec![20];
 //! let runs = std::env::temp_dir().join(format!("gtl-doc-{}", std::process::id()));
-//! let report = gtl_experiment::run::<Autodiff<NdArray>>(&config, &RunOptions::new(&runs), &Default::default()).unwrap();
+//! let report = gtl_experiment::run::<Autodiff<NdArray>>(&config, &RunOptions::new(&runs), &[Default::default()]).unwrap();
 //! let gtl = report.metrics.settings[0].method("gtl").unwrap();
 //! assert!(gtl.scores.as_ref().unwrap().mean_diagonal > 0.0 && gtl.ratio_rows_per_sample > 0.0);
 //! assert!(report.run_dir.join("report.md").is_file());
