@@ -194,10 +194,7 @@ impl<B: AutodiffBackend> Objective<B, ScalarNet<B>> for RatioObjective<'_, B> {
         rows: Range<usize>,
         device: &B::Device,
     ) -> Option<Tensor<B, 1>> {
-        assert!(
-            rows.start < rows.end && rows.end <= batch_size,
-            "loss_of_rows: rows {rows:?} must be a non-empty part of the batch 0..{batch_size}"
-        );
+        gtl_models::training::assert_rows_of_batch(&rows, batch_size);
         let batch = self.draw(batch_size, rng);
         if rows == (0..batch_size) {
             return Some(self.batch_loss(model, batch));

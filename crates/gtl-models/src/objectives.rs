@@ -114,10 +114,7 @@ impl<B: AutodiffBackend> Objective<B, DenoiserNet<B>> for DenoiserObjective<'_, 
         rows: Range<usize>,
         device: &B::Device,
     ) -> Option<Tensor<B, 1>> {
-        assert!(
-            rows.start < rows.end && rows.end <= batch_size,
-            "loss_of_rows: rows {rows:?} must be a non-empty part of the batch 0..{batch_size}"
-        );
+        crate::training::assert_rows_of_batch(&rows, batch_size);
         let batch = self.draw(batch_size, rng, device);
         if rows == (0..batch_size) {
             return Some(self.mean_loss(model, batch));

@@ -73,6 +73,15 @@ pub trait Objective<B: AutodiffBackend, M: AutodiffModule<B>> {
     fn validate(&self, model: &M::InnerModule) -> f64;
 }
 
+/// Panics unless `rows` is a non-empty part of the batch `0..batch_size`: the contract of
+/// [`Objective::loss_of_rows`], checked by every objective that splits its batches.
+pub fn assert_rows_of_batch(rows: &Range<usize>, batch_size: usize) {
+    assert!(
+        rows.start < rows.end && rows.end <= batch_size,
+        "loss_of_rows: rows {rows:?} must be a non-empty part of the batch 0..{batch_size}"
+    );
+}
+
 /// Receives the progress of training runs (a progress display, say); without one, a run
 /// logs a line every `log_every` steps through `tracing`.
 pub trait TrainingObserver: Send + Sync {
