@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;
-use gtl_experiment::config::ChainSpec;
+use gtl_experiment::config::{ChainSpec, HeadStart};
 use gtl_experiment::nets::denoiser_net;
 use gtl_experiment::run::{Setting, StageRecord, plan, stages_dir, train};
 use gtl_experiment::stage::{
@@ -169,6 +169,95 @@ fn the_finetune_stage_trains_four_baselines() {
     let _ = std::fs::remove_dir_all(&runs);
 }
 
+/// A search over learning rates and head starts: every baseline trains each setting that
+/// applies to it, in order, in its own folder; the kept model is, byte for byte, the trial
+/// with the lowest validation NELBO, and the summary names that trial's setting.
+#[test]
+fn a_baseline_search_keeps_the_trial_with_the_lowest_validation_nelbo() {
+    let text = TINY
+        .replacen("steps = 400", "steps = 60", 1)
+        .replace("steps = 200", "steps = 60")
+        .replace(
+            "[finetune]\n",
+            "[finetune]\nlearning_rates = [1e-5, 3e-3]\nheads = [\"source\", \"fresh\"]\n",
+        );
+    let config = ExperimentConfig::parse(&text).unwrap();
+    let runs = temp_runs("finetune-search");
+    let records = train_stage(&config, StageName::Finetune, &runs);
+    let (source, fresh) = (HeadStart::Source, HeadStart::Fresh);
+    for record in &records {
+        let baseline: BaselineSummary = summary(record);
+        let settings: Vec<(f64, HeadStart)> = baseline
+            .trials
+            .iter()
+            .map(|t| (t.learning_rate, t.head))
+            .collect();
+        let expected: Vec<(f64, HeadStart)> = match baseline.method.as_str() {
+            "target-only" => vec![(1e-5, fresh), (3e-3, fresh)],
+            "lora-rank-4" => vec![(1e-5, source), (3e-3, source)],
+            _ => vec![(1e-5, source), (1e-5, fresh), (3e-3, source), (3e-3, fresh)],
+        };
+        assert_eq!(settings, expected, "{}", baseline.method);
+        let chosen: Vec<usize> = (0..baseline.trials.len())
+            .filter(|&i| baseline.trials[i].chosen)
+            .collect();
+        assert_eq!(chosen.len(), 1, "{}", baseline.method);
+        let kept = &baseline.trials[chosen[0]];
+        for t in &baseline.trials {
+            assert!(kept.validation_nelbo.unwrap() <= t.validation_nelbo.unwrap());
+        }
+        assert_eq!(
+            (baseline.learning_rate, baseline.head),
+            (kept.learning_rate, kept.head)
+        );
+        let trial_dir = record.dir.join("trials").join(format!(
+            "lr-{:e}-{}-head",
+            kept.learning_rate,
+            kept.head.name()
+        ));
+        assert_eq!(
+            std::fs::read(record.dir.join("model.mpk")).unwrap(),
+            std::fs::read(trial_dir.join("best.mpk")).unwrap(),
+            "{}",
+            baseline.method
+        );
+    }
+    let _ = std::fs::remove_dir_all(&runs);
+}
+
+/// A fresh head replaces exactly the final norm and the output layer of the source denoiser.
+#[test]
+fn a_fresh_head_replaces_only_the_final_norm_and_the_output_layer() {
+    let config = ExperimentConfig::parse(TINY).unwrap();
+    let device = Default::default();
+    let source = denoiser_net(&config).unwrap().init::<TB>(&device);
+    let stage = BaselineStage {
+        config: Arc::new(config),
+        method: Method::FullFinetune,
+        denoiser: None,
+        corpus: None,
+        tag: String::new(),
+    };
+    let values = |t: burn::tensor::Tensor<TB, 2>| t.into_data().to_vec::<f32>().unwrap();
+    let start = |head| stage.initial_model(Some(&source), head, &device).unwrap();
+    let (kept, fresh) = (start(HeadStart::Source), start(HeadStart::Fresh));
+    assert_eq!(
+        values(kept.head.weight.val()),
+        values(source.head.weight.val())
+    );
+    assert_ne!(
+        values(fresh.head.weight.val()),
+        values(source.head.weight.val())
+    );
+    let block_weights =
+        |model: &DenoiserNet<TB>| values(model.trunk.blocks[0].attention.query.weight.val());
+    assert_eq!(block_weights(&fresh), block_weights(&source));
+    assert_eq!(
+        values(fresh.trunk.token_embedding.weight.val()),
+        values(source.trunk.token_embedding.weight.val())
+    );
+}
+
 /// The adapters LoRA starts from do not depend on the backend generator's state before the
 /// baseline is set up (they did when they were drawn unseeded, and LoRA's results changed
 /// between runs of the same configuration), and another seed draws other ones.
@@ -202,7 +291,11 @@ fn lora_starts_from_the_same_adapters_whatever_ran_before() {
             corpus: None,
             tag: String::new(),
         };
-        down_factors(stage.initial_model(Some(&source), &device).unwrap())
+        down_factors(
+            stage
+                .initial_model(Some(&source), HeadStart::Source, &device)
+                .unwrap(),
+        )
     };
     let first = adapters(&config, 1);
     assert!(first.iter().any(|&v| v != 0.0));

@@ -22,7 +22,7 @@ pub use markov::{ChainSpec, MAX_STATES, MarkovData, check_size};
 pub use model::{ModelSection, Pooling, PositionsName, Preset};
 pub use plan::{ExperimentSection, SweepSection, check_methods};
 pub use sections::{
-    ClassifierSection, DenoiserSection, FinetuneSection, PlannerSection, ProcessName,
+    ClassifierSection, DenoiserSection, FinetuneSection, HeadStart, PlannerSection, ProcessName,
     ProcessSection, RatioSection, validate_training,
 };
 pub use text::{CorpusSpec, TextData, TokenizerSpec, check_fraction};

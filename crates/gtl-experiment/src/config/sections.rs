@@ -22,6 +22,15 @@ pub enum ProcessName {
 }
 
 impl ProcessName {
+    /// The name in configs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcessName::Absorbing => "absorbing",
+            ProcessName::Uniform => "uniform",
+            ProcessName::Roulette => "roulette",
+        }
+    }
+
     /// The process kind, with `mask_rate` for roulette.
     pub fn kind(self, mask_rate: f64) -> ProcessKind {
         match self {
@@ -208,6 +217,15 @@ pub struct FinetuneSection {
     /// Keep the weights of the best validation (early stopping) rather than the last ones.
     #[serde(default = "default_keep_best")]
     pub keep_best: bool,
+    /// The learning rates each baseline is trained with; the one with the lowest validation
+    /// NELBO on the target validation split is kept. Empty: `training.learning_rate` alone.
+    #[serde(default)]
+    pub learning_rates: Vec<f64>,
+    /// Output layers a baseline that starts from the source denoiser tries (each with every
+    /// learning rate): `source` keeps the source's final norm and head, `fresh` draws new ones
+    /// (seeded). Ignored by target-only (always fresh) and LoRA (its head stays frozen).
+    #[serde(default = "default_heads")]
+    pub heads: Vec<HeadStart>,
     /// Optimisation of every baseline (early stopping on the target validation split when
     /// `patience > 0`).
     #[serde(default = "default_auxiliary_training")]
@@ -230,6 +248,30 @@ fn default_keep_best() -> bool {
     true
 }
 
+fn default_heads() -> Vec<HeadStart> {
+    vec![HeadStart::Source]
+}
+
+/// Where a fine-tuned baseline's final norm and output head start (`finetune.heads`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadStart {
+    /// The source denoiser's.
+    Source,
+    /// Freshly drawn (the standard remedy for a pretrained network stuck on a new task).
+    Fresh,
+}
+
+impl HeadStart {
+    /// The name in configs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            HeadStart::Source => "source",
+            HeadStart::Fresh => "fresh",
+        }
+    }
+}
+
 impl Default for FinetuneSection {
     fn default() -> Self {
         FinetuneSection {
@@ -237,6 +279,8 @@ impl Default for FinetuneSection {
             lora_rank: default_lora_rank(),
             lora_alpha: default_lora_alpha(),
             keep_best: default_keep_best(),
+            learning_rates: Vec::new(),
+            heads: default_heads(),
             training: default_auxiliary_training(),
         }
     }
@@ -262,8 +306,59 @@ impl FinetuneSection {
                 self.lora_alpha
             )));
         }
+        if let Some(bad) = self
+            .learning_rates
+            .iter()
+            .find(|&&lr| !(lr > 0.0 && lr <= 1.0))
+        {
+            return Err(ExperimentError::config(format!(
+                "finetune.learning_rates: {bad} is not in (0, 1]"
+            )));
+        }
+        if has_duplicates(&self.learning_rates) {
+            return Err(ExperimentError::config(
+                "finetune.learning_rates: a learning rate is listed twice",
+            ));
+        }
+        if self.heads.is_empty() {
+            return Err(ExperimentError::config(
+                "finetune.heads: must list at least one of \"source\", \"fresh\"",
+            ));
+        }
+        if has_duplicates(&self.heads) {
+            return Err(ExperimentError::config(
+                "finetune.heads: a head is listed twice",
+            ));
+        }
+        if self.searches() && self.training.validate_every == 0 {
+            return Err(ExperimentError::config(
+                "finetune.training.validate_every = 0: choosing among several learning rates \
+                 or heads needs validation (at least 1)",
+            ));
+        }
         validate_training(&self.training, "finetune.training")
     }
+
+    /// The learning rates to try: `learning_rates`, or `training.learning_rate` alone.
+    pub fn learning_rates(&self) -> Vec<f64> {
+        if self.learning_rates.is_empty() {
+            vec![self.training.learning_rate]
+        } else {
+            self.learning_rates.clone()
+        }
+    }
+
+    /// Whether some baseline chooses among several settings.
+    pub fn searches(&self) -> bool {
+        self.learning_rates.len() > 1 || self.heads.len() > 1
+    }
+}
+
+fn has_duplicates<T: PartialEq>(items: &[T]) -> bool {
+    items
+        .iter()
+        .enumerate()
+        .any(|(i, a)| items[..i].iter().any(|b| a == b))
 }
 
 /// Checks a training section, naming its keys under `section`.

@@ -163,6 +163,31 @@ fn experiment_sections_are_checked_under_their_own_names() {
         ),
         ("lora_rank = 2", "lora_rank = 0", "finetune.lora_rank = 0"),
         (
+            "lora_rank = 2",
+            "lora_rank = 2\nlearning_rates = [1e-3, 0.0]",
+            "finetune.learning_rates: 0 is not in (0, 1]",
+        ),
+        (
+            "lora_rank = 2",
+            "lora_rank = 2\nlearning_rates = [1e-3, 1e-3]",
+            "finetune.learning_rates: a learning rate is listed twice",
+        ),
+        (
+            "lora_rank = 2",
+            "lora_rank = 2\nheads = []",
+            "finetune.heads: must list at least one",
+        ),
+        (
+            "lora_rank = 2",
+            "lora_rank = 2\nheads = [\"fresh\", \"fresh\"]",
+            "finetune.heads: a head is listed twice",
+        ),
+        (
+            "lora_rank = 2",
+            "lora_rank = 2\nheads = [\"new\"]",
+            "unknown variant `new`",
+        ),
+        (
             "lora_alpha = 4.0",
             "lora_alpha = -4.0",
             "finetune.lora_alpha = -4",
@@ -195,6 +220,18 @@ fn experiment_sections_are_checked_under_their_own_names() {
         let err = ExperimentConfig::parse(&text).unwrap_err().to_string();
         assert!(err.contains(expected), "{from} -> {to}: {err}");
     }
+    let search = ci
+        .replacen(
+            "lora_rank = 2",
+            "lora_rank = 2\nheads = [\"source\", \"fresh\"]",
+            1,
+        )
+        .replacen("validate_every = 10", "validate_every = 0", 1);
+    let err = ExperimentConfig::parse(&search).unwrap_err().to_string();
+    assert!(
+        err.contains("finetune.training.validate_every = 0: choosing among"),
+        "{err}"
+    );
     let text = ci.replacen(
         "target = { family = \"diagonal\", diag = 0.8 }",
         "target = { family = \"mixture\", weight = 0.5, a = { family = \"diagonal\", diag = 0.2 }, b = { family = \"diagonal\", diag = 0.8 } }\nextra_target_states = 2\nextra_target_mass = 0.3",

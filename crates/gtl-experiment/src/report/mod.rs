@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dna_scores::{DnaEvaluator, DnaReference, DnaScores, SPECTRUM_KS};
 pub use plots::{TARGET_SIZE_AXIS, plots};
-pub use tables::{comparisons, ratio_summary, results_table, stage_table};
+pub use tables::{comparisons, ratio_summary, results_table, search_table, stage_table};
 pub use text::report_text;
 pub use text_scores::{TextEvaluator, TextReference, TextScores};
 
@@ -30,7 +30,7 @@ use crate::method::{Method, RatioChoice};
 use crate::run::{
     Executed, RunOptions, Setting, SettingStages, execute_settings, settings, stages_dir,
 };
-use crate::stage::GammaChoice;
+use crate::stage::{GammaChoice, Trial};
 use crate::{ExperimentError, Result};
 
 /// N-gram length of the memorisation statistics.
@@ -75,6 +75,10 @@ pub struct MethodResult {
     /// The first samples, decoded (text and DNA tasks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<String>,
+    /// The settings a fine-tuning baseline tried (`finetune.learning_rates` ×
+    /// `finetune.heads`), the kept one marked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trials: Vec<Trial>,
 }
 
 /// The learned ratio's error against the exact `log h_t` at one setting.
@@ -223,6 +227,10 @@ fn setting_result(
         std::fs::copy(&source, &copy).map_err(|e| ExperimentError::io(&copy, e))?;
         let drawn = executed.summary(stage.samples)?;
         let uses_planner = method.uses_guided_order() && stages.planner.is_some();
+        let trials = match stage.baseline {
+            Some(b) => executed.summary(b)?.trials,
+            None => Vec::new(),
+        };
         let (trained_parameters, train_seconds, nelbo_target) =
             match (stage.baseline, method.ratio()) {
                 (Some(b), _) => {
@@ -275,6 +283,7 @@ fn setting_result(
             text,
             dna: dna_scores,
             examples,
+            trials,
         });
     }
     let dna_reference = dna.map(|d| d.reference()).transpose()?;
@@ -335,7 +344,8 @@ pub fn metrics(config: &ExperimentConfig, executed: &Executed, run_dir: &Path) -
     })
 }
 
-/// Writes `metrics.json`, `results.csv`, `ratio_error.csv` and `stages.csv` under `run_dir`.
+/// Writes `metrics.json`, `results.csv`, `ratio_error.csv`, `stages.csv` and, when a
+/// baseline searched, `baseline_search.csv` under `run_dir`.
 pub fn write_tables(metrics: &Metrics, run_dir: &Path) -> Result<()> {
     write_atomically(
         &run_dir.join("metrics.json"),
@@ -344,6 +354,10 @@ pub fn write_tables(metrics: &Metrics, run_dir: &Path) -> Result<()> {
     results_table(metrics).write_csv(&run_dir.join("results.csv"))?;
     tables::ratio_table(metrics).write_csv(&run_dir.join("ratio_error.csv"))?;
     stage_table(metrics).write_csv(&run_dir.join("stages.csv"))?;
+    let search = tables::search_table(metrics);
+    if !search.rows.is_empty() {
+        search.write_csv(&run_dir.join("baseline_search.csv"))?;
+    }
     Ok(())
 }
 

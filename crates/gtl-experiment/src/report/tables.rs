@@ -269,3 +269,37 @@ pub(super) fn gamma_table(metrics: &Metrics) -> Table {
     }
     table
 }
+
+/// Every setting each fine-tuning baseline tried, with its validation NELBO on the target
+/// validation split; empty when no baseline searched.
+pub fn search_table(metrics: &Metrics) -> Table {
+    let mut table = Table::new([
+        "setting",
+        "method",
+        "learning rate",
+        "head",
+        "validation NELBO",
+        "steps",
+        "stopped early",
+        "seconds",
+        "chosen",
+    ]);
+    for s in &metrics.settings {
+        for m in s.methods.iter().filter(|m| m.trials.len() > 1) {
+            for t in &m.trials {
+                table.push([
+                    s.label.clone().into(),
+                    m.method.name().into(),
+                    format!("{:e}", t.learning_rate).into(),
+                    t.head.name().into(),
+                    Cell::from(t.validation_nelbo),
+                    t.steps.into(),
+                    (if t.stopped_early { "yes" } else { "" }).into(),
+                    t.seconds.into(),
+                    (if t.chosen { "yes" } else { "" }).into(),
+                ]);
+            }
+        }
+    }
+    table
+}

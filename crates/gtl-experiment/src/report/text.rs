@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 
 use super::Metrics;
-use super::tables::{comparisons, gamma_table, ratio_summary, results_table, stage_table};
+use super::tables::{
+    comparisons, gamma_table, ratio_summary, results_table, search_table, stage_table,
+};
 use crate::config::{ExperimentConfig, Task, serde_name};
 
 /// The text of `report.md`.
@@ -94,6 +96,11 @@ pub fn report_text(config: &ExperimentConfig, metrics: &Metrics, plots: &[String
     if metrics.settings.iter().any(|s| s.gamma_fit.is_some()) {
         text.push_str("\n## γ fitted on the target data\n\nHeld-out log-likelihood: mean log-probability of the true token under the guided one-position conditional (source denoiser × learned ratio^γ, all N candidates) on masked validation sequences (higher is better). Samples n-gram log-likelihood: mean log-probability per token of every target training and validation sequence under a Witten–Bell n-gram model (order guidance.fit_order) of gtl's own samples at that γ (higher is better). The `guidance.fit_criterion` column chose the γ that drives gtl and exact-guidance.\n\n");
         text.push_str(&gamma_table(metrics).to_markdown(4));
+    }
+    let search = search_table(metrics);
+    if !search.rows.is_empty() {
+        text.push_str("\n## Fine-tuning baselines: the settings tried\n\nEach baseline trained with every `finetune.learning_rates` × `finetune.heads` setting (a fresh head: new final norm and output layer on the source weights); the one with the lowest NELBO per token on the target validation split is the baseline's model.\n\n");
+        text.push_str(&search.to_markdown(4));
     }
     if metrics
         .settings

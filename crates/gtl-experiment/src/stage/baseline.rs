@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 use super::corpus::{CorpusStage, task_data};
 use super::denoiser::NELBO_DRAWS;
 use super::{DenoiserStage, Handle, Stage, StageContext, StageId};
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, HeadStart};
 use crate::data::TaskData;
 use crate::error::to_toml;
 use crate::method::Method;
-use crate::nets::{Fit, baseline_net, denoiser_net};
+use crate::nets::{Fit, Fitted, baseline_net, denoiser_net};
 use crate::{ExperimentError, Result, keys};
 
 /// Seed of the evaluation corruptions, shared by every model compared on target data.
@@ -71,10 +71,50 @@ pub struct BaselineSummary {
     pub stopped_early: bool,
     /// Whether the best-validation weights were kept (else the last ones).
     pub kept_best: bool,
-    /// Wall time of the training run.
+    /// Wall time of the training runs (every trial of the search).
     pub seconds: f64,
     /// NELBO per token on fresh target sequences.
     pub nelbo_target: f64,
+    /// The learning rate of the kept model.
+    pub learning_rate: f64,
+    /// Where the kept model's final norm and head started.
+    pub head: HeadStart,
+    /// Every setting tried (`finetune.learning_rates` × `finetune.heads`), in order; the kept
+    /// one has the lowest validation NELBO on the target validation split.
+    pub trials: Vec<Trial>,
+}
+
+/// One setting a baseline was trained with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Where the final norm and head started.
+    pub head: HeadStart,
+    /// Lowest validation NELBO per token on the target validation split (`None` without
+    /// validation).
+    pub validation_nelbo: Option<f64>,
+    /// Steps done.
+    pub steps: usize,
+    /// Whether early stopping ended it.
+    pub stopped_early: bool,
+    /// Wall time.
+    pub seconds: f64,
+    /// Whether this trial's model is the baseline's.
+    pub chosen: bool,
+}
+
+/// The index of the trial with the lowest validation NELBO (the first on ties; trials
+/// without a finite validation figure lose to any with one).
+pub fn best_trial(validation: &[Option<f64>]) -> Option<usize> {
+    let score = |v: &Option<f64>| v.filter(|x| x.is_finite()).unwrap_or(f64::INFINITY);
+    (0..validation.len()).reduce(|best, i| {
+        if score(&validation[i]) < score(&validation[best]) {
+            i
+        } else {
+            best
+        }
+    })
 }
 
 impl BaselineStage {
@@ -90,13 +130,33 @@ impl BaselineStage {
         Ok(load_model_file(shape, &dir.join("model.mpk"), device)?)
     }
 
+    /// The settings this baseline tries: every learning rate with every head start that
+    /// applies to the method (target-only starts fresh anyway, LoRA keeps the source head).
+    pub fn settings(&self) -> Result<Vec<(f64, HeadStart)>> {
+        let finetune = &self.config.finetune;
+        let heads: Vec<HeadStart> = match self.finetune_method()? {
+            gtl_finetune::Method::Full | gtl_finetune::Method::LastBlocks { .. } => {
+                finetune.heads.clone()
+            }
+            gtl_finetune::Method::TargetOnly => vec![HeadStart::Fresh],
+            gtl_finetune::Method::LowRank { .. } => vec![HeadStart::Source],
+        };
+        Ok(finetune
+            .learning_rates()
+            .into_iter()
+            .flat_map(|lr| heads.iter().map(move |&h| (lr, h)))
+            .collect())
+    }
+
     /// The network the method starts training from: a fresh initialisation or a copy of
-    /// `source`, frozen as the method requires. Every random draw (the fresh weights, the
-    /// adapters of LoRA) comes from the backend generator seeded with
-    /// `finetune.training.seed`, so a baseline does not depend on what ran before it.
+    /// `source` (with a fresh final norm and head when `head` is [`HeadStart::Fresh`]),
+    /// frozen as the method requires. Every random draw (the fresh weights, the adapters of
+    /// LoRA) comes from the backend generator seeded with `finetune.training.seed`, so a
+    /// baseline does not depend on what ran before it.
     pub fn initial_model<B: AutodiffBackend>(
         &self,
         source: Option<&DenoiserNet<B>>,
+        head: HeadStart,
         device: &B::Device,
     ) -> Result<DenoiserNet<B>> {
         let method = self.finetune_method()?;
@@ -112,7 +172,16 @@ impl BaselineStage {
         };
         let net = denoiser_net(&self.config)?;
         seeded::<B, _>(device, self.config.finetune.training.seed, || {
-            let model = start.unwrap_or_else(|| net.init(device));
+            let fresh = net.init(device);
+            let model = match start {
+                Some(mut model) if head == HeadStart::Fresh => {
+                    model.head = fresh.head;
+                    model.trunk.final_norm = fresh.trunk.final_norm;
+                    model
+                }
+                Some(model) => model,
+                None => fresh,
+            };
             Ok(freeze_for(model, method)?)
         })
     }
@@ -168,14 +237,6 @@ impl Stage for BaselineStage {
             None => None,
         };
         let data = task_data(ctx, config, self.corpus)?;
-        let model = self.initial_model(source.as_ref(), device)?;
-        let parameters = count_params(&model);
-        let name = method.name();
-        tracing::info!(
-            "{name}: trains {} of {} parameters",
-            parameters.trainable,
-            parameters.total
-        );
         let objective = DenoiserObjective::<B> {
             process: config.process()?,
             loss: config.denoiser.loss,
@@ -183,28 +244,89 @@ impl Stage for BaselineStage {
             validation: &data.target_validation,
             device: device.clone(),
         };
-        let fit = Fit {
-            dir: ctx.dir,
-            label: &name,
-            observer: ctx.observer.training(),
-        };
-        let (mut inference, fitted) =
-            fit.run_on(model, &objective, &config.finetune.training, ctx.devices)?;
-        let best = ctx.dir.join("best.mpk");
+        let name = method.name();
+        let settings = self.settings()?;
+        let mut parameters = None;
+        let mut runs: Vec<(Fitted, std::path::PathBuf)> = Vec::new();
+        for &(learning_rate, head) in &settings {
+            // One setting trains in the stage's folder itself; a search gives each its own.
+            let (dir, label) = if settings.len() == 1 {
+                (ctx.dir.to_path_buf(), name.clone())
+            } else {
+                let tag = format!("lr-{learning_rate:e}-{}-head", head.name());
+                (ctx.dir.join("trials").join(&tag), format!("{name} {tag}"))
+            };
+            std::fs::create_dir_all(&dir).map_err(|e| ExperimentError::io(&dir, e))?;
+            let model = self.initial_model(source.as_ref(), head, device)?;
+            let counted = count_params(&model);
+            if parameters.is_none() {
+                tracing::info!(
+                    "{name}: trains {} of {} parameters",
+                    counted.trainable,
+                    counted.total
+                );
+            }
+            parameters.get_or_insert(counted);
+            let training = gtl_models::training::TrainingConfig {
+                learning_rate,
+                ..config.finetune.training.clone()
+            };
+            let fit = Fit {
+                dir: &dir,
+                label: &label,
+                observer: ctx.observer.training(),
+            };
+            let (_, fitted) = fit.run_on(model, &objective, &training, ctx.devices)?;
+            if settings.len() > 1 {
+                tracing::info!(
+                    "{label}: validation NELBO {}",
+                    fitted
+                        .best_validation
+                        .map_or("-".into(), |v| format!("{v:.4}"))
+                );
+            }
+            runs.push((fitted, dir));
+        }
+        let validation: Vec<Option<f64>> = runs.iter().map(|(f, _)| f.best_validation).collect();
+        let chosen = best_trial(&validation).expect("at least one setting");
+        let (fitted, dir) = &runs[chosen];
+        let best = dir.join("best.mpk");
         let kept_best = config.finetune.keep_best && best.is_file();
-        if kept_best {
-            let shape = baseline_net::<B::InnerBackend>(config, method, device)?;
-            inference = load_model_file(shape, &best, device)?;
+        let file = if kept_best {
+            best
+        } else {
+            dir.join("model.mpk")
+        };
+        let shape = baseline_net::<B::InnerBackend>(config, method, device)?;
+        let inference = load_model_file(shape, &file, device)?;
+        if settings.len() > 1 || kept_best {
             write_atomically(&ctx.dir.join("model.mpk"), &module_bytes(&inference))?;
         }
+        let trials = settings
+            .iter()
+            .zip(&runs)
+            .enumerate()
+            .map(|(i, (&(learning_rate, head), (f, _)))| Trial {
+                learning_rate,
+                head,
+                validation_nelbo: f.best_validation,
+                steps: f.steps,
+                stopped_early: f.stopped_early,
+                seconds: f.seconds,
+                chosen: i == chosen,
+            })
+            .collect();
         Ok(BaselineSummary {
             method: name,
-            parameters,
+            parameters: parameters.expect("at least one setting"),
             steps: fitted.steps,
             stopped_early: fitted.stopped_early,
             kept_best,
-            seconds: fitted.seconds,
+            seconds: runs.iter().map(|(f, _)| f.seconds).sum(),
             nelbo_target: target_nelbo(&inference, config, &data, device)?,
+            learning_rate: settings[chosen].0,
+            head: settings[chosen].1,
+            trials,
         })
     }
 }

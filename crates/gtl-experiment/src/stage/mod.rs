@@ -27,7 +27,7 @@ use crate::cache::{Done, FORMAT_VERSION, stage_dir};
 use crate::observer::Observer;
 use crate::{ExperimentError, Result};
 
-pub use baseline::{BaselineStage, BaselineSummary, target_nelbo};
+pub use baseline::{BaselineStage, BaselineSummary, Trial, best_trial, target_nelbo};
 pub use corpus::{CorpusStage, CorpusSummary, task_data, tokenizer_path};
 pub use denoiser::{DenoiserStage, DenoiserSummary};
 pub use executor::{Outcome, execute};
