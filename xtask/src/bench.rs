@@ -34,9 +34,9 @@ pub struct GuidanceBenchArgs {
     /// Vocabulary sizes N.
     #[arg(long, value_delimiter = ',', default_value = "16,64,256,1024,4096")]
     sizes: Vec<usize>,
-    /// Sequence length L.
-    #[arg(long, default_value_t = 16)]
-    length: usize,
+    /// Sequence lengths L (every N is measured at every L).
+    #[arg(long, alias = "length", value_delimiter = ',', default_value = "16")]
+    lengths: Vec<usize>,
     /// Samples per measurement (exact guidance: --exact-samples).
     #[arg(long, default_value_t = 32)]
     samples: usize,
@@ -87,6 +87,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
 struct Measure {
     bench: GuidanceBench,
     vocab: usize,
+    length: usize,
 }
 
 impl BackendTask for Measure {
@@ -94,14 +95,14 @@ impl BackendTask for Measure {
 
     fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<Vec<CostRow>> {
         let device = devices[0].clone();
-        Ok(self.bench.measure::<B>(self.vocab, &device)?)
+        Ok(self.bench.measure::<B>(self.vocab, self.length, &device)?)
     }
 }
 
 fn guidance(args: GuidanceBenchArgs) -> Result<()> {
     let bench = GuidanceBench {
         sizes: args.sizes.clone(),
-        length: args.length,
+        lengths: args.lengths.clone(),
         samples: args.samples,
         exact_samples: args.exact_samples,
         exact_steps: args.exact_steps,
@@ -134,21 +135,24 @@ fn guidance(args: GuidanceBenchArgs) -> Result<()> {
     };
     bench.validate()?;
     let mut rows = Vec::new();
-    for &vocab in &args.sizes {
-        tracing::info!("N = {vocab}");
-        let task = Measure {
-            bench: bench.clone(),
-            vocab,
-        };
-        rows.extend(dispatch(
-            args.backend.backend,
-            &[args.backend.device],
-            task,
-        )?);
+    for &length in &args.lengths {
+        for &vocab in &args.sizes {
+            tracing::info!("N = {vocab}, L = {length}");
+            let task = Measure {
+                bench: bench.clone(),
+                vocab,
+                length,
+            };
+            rows.extend(dispatch(
+                args.backend.backend,
+                &[args.backend.device],
+                task,
+            )?);
+        }
     }
     let backend = format!("{:?}", args.backend.backend).to_lowercase();
     let slopes = write_results(&bench, &rows, &backend, &args.out)?;
-    println!("{}", cost_table(&rows, &slopes, &args.sizes));
+    println!("{}", cost_table(&rows, &slopes));
     println!("wrote {}", args.out.display());
     Ok(())
 }

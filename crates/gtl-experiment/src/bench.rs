@@ -1,7 +1,7 @@
-//! The cost of guided sampling against the vocabulary size N (MATH.md §5): seconds and
-//! ratio passes per sample of unguided one-position sampling, scheduled GTL with top-n
-//! candidates, Taylor guidance and exact guidance, with a fixed small denoiser and ratio
-//! network (untrained: the cost does not depend on the weights).
+//! The cost of guided sampling against the vocabulary size N and the sequence length L
+//! (MATH.md §5): seconds and ratio passes per sample of unguided one-position sampling,
+//! scheduled GTL with top-n candidates, Taylor guidance and exact guidance, with a fixed small
+//! denoiser and ratio network (untrained: the cost does not depend on the weights).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -30,8 +30,8 @@ use crate::{ExperimentError, Result};
 pub struct GuidanceBench {
     /// Vocabulary sizes N (each ≥ 2).
     pub sizes: Vec<usize>,
-    /// Sequence length L.
-    pub length: usize,
+    /// Sequence lengths L (each ≥ 1); every N is measured at every L.
+    pub lengths: Vec<usize>,
     /// Samples per measurement.
     pub samples: usize,
     /// Samples per exact-guidance measurement (it costs L·N ratio passes per step).
@@ -55,10 +55,14 @@ impl GuidanceBench {
         if self.sizes.is_empty() || self.sizes.iter().any(|&n| n < 2) {
             return Err(ExperimentError::config("sizes: give vocabulary sizes ≥ 2"));
         }
-        if self.length == 0 || self.samples == 0 || self.exact_samples == 0 || self.chunk_rows == 0
-        {
+        if self.lengths.is_empty() || self.lengths.contains(&0) {
             return Err(ExperimentError::config(
-                "length, samples, exact_samples and chunk_rows must be at least 1",
+                "lengths: give sequence lengths ≥ 1",
+            ));
+        }
+        if self.samples == 0 || self.exact_samples == 0 || self.chunk_rows == 0 {
+            return Err(ExperimentError::config(
+                "samples, exact_samples and chunk_rows must be at least 1",
             ));
         }
         if self.top_n.contains(&0) {
@@ -67,14 +71,15 @@ impl GuidanceBench {
         Ok(())
     }
 
-    /// Measures every sampler at vocabulary size `vocab` on backend `B`.
+    /// Measures every sampler at vocabulary size `vocab` and length `length` on backend `B`.
     pub fn measure<B: AutodiffBackend>(
         &self,
         vocab: usize,
+        length: usize,
         device: &B::Device,
     ) -> Result<Vec<CostRow>> {
         self.validate()?;
-        measure::<B>(self, vocab, device)
+        measure::<B>(self, vocab, length, device)
     }
 }
 
@@ -85,6 +90,8 @@ pub struct CostRow {
     pub sampler: String,
     /// Vocabulary size N.
     pub vocab: usize,
+    /// Sequence length L.
+    pub length: usize,
     /// Samples drawn.
     pub samples: usize,
     /// Wall time.
@@ -97,22 +104,61 @@ pub struct CostRow {
     pub denoiser_rows_per_sample: f64,
 }
 
-/// A fitted slope of log(seconds per sample) against log N.
+/// The two axes of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Axis {
+    /// Vocabulary size N.
+    #[serde(rename = "N")]
+    Vocab,
+    /// Sequence length L.
+    #[serde(rename = "L")]
+    Length,
+}
+
+impl Axis {
+    fn of(self, row: &CostRow) -> usize {
+        match self {
+            Axis::Vocab => row.vocab,
+            Axis::Length => row.length,
+        }
+    }
+
+    fn other(self) -> Axis {
+        match self {
+            Axis::Vocab => Axis::Length,
+            Axis::Length => Axis::Vocab,
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Axis::Vocab => "N",
+            Axis::Length => "L",
+        }
+    }
+}
+
+/// A fitted slope of log(seconds per sample) against log N (at a fixed L) or log L (at a
+/// fixed N).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Slope {
     /// The sampler.
     pub sampler: String,
-    /// Smallest N of the fit.
-    pub from_vocab: usize,
-    /// Largest N of the fit.
-    pub to_vocab: usize,
+    /// The axis of the fit.
+    pub axis: Axis,
+    /// The other axis's fixed value.
+    pub at: usize,
+    /// Smallest value of the fit.
+    pub from: usize,
+    /// Largest value of the fit.
+    pub to: usize,
     /// The slope.
     pub slope: f64,
 }
 
-fn unique(names: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for name in names {
+fn unique<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for name in items {
         if !out.contains(&name) {
             out.push(name);
         }
@@ -120,64 +166,109 @@ fn unique(names: impl Iterator<Item = String>) -> Vec<String> {
     out
 }
 
-/// Least-squares slope of log(seconds per sample) on log N over N ≥ 64 (all sizes if fewer
-/// than two are ≥ 64).
+/// Least-squares slopes of log(seconds per sample): on log N at each L (over N ≥ 64; all
+/// sizes if fewer than two are ≥ 64), and on log L at each N (over every L).
 pub fn fit_slopes(rows: &[CostRow]) -> Vec<Slope> {
-    unique(rows.iter().map(|r| r.sampler.clone()))
-        .into_iter()
-        .filter_map(|sampler| {
-            let mine: Vec<&CostRow> = rows.iter().filter(|r| r.sampler == sampler).collect();
-            let large: Vec<&CostRow> = mine.iter().copied().filter(|r| r.vocab >= 64).collect();
-            let points = if large.len() >= 2 { large } else { mine };
-            if points.len() < 2 {
-                return None;
-            }
-            let xs: Vec<f64> = points.iter().map(|r| (r.vocab as f64).ln()).collect();
-            let ys: Vec<f64> = points.iter().map(|r| r.seconds_per_sample.ln()).collect();
-            let n = xs.len() as f64;
-            let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
-            let cov: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-            let var: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
-            Some(Slope {
-                sampler,
-                from_vocab: points.iter().map(|r| r.vocab).min().unwrap_or(0),
-                to_vocab: points.iter().map(|r| r.vocab).max().unwrap_or(0),
-                slope: cov / var,
-            })
-        })
-        .collect()
-}
-
-/// The Markdown table of seconds (ratio passes) per sample, with the slopes.
-pub fn cost_table(rows: &[CostRow], slopes: &[Slope], sizes: &[usize]) -> String {
-    let mut text = String::from("seconds per sample (ratio passes per sample)\n\n| sampler |");
-    for n in sizes {
-        let _ = write!(text, " N = {n} |");
-    }
-    text.push_str(" slope |\n|---|");
-    for _ in sizes {
-        text.push_str("---|");
-    }
-    text.push_str("---|\n");
-    for name in unique(rows.iter().map(|r| r.sampler.clone())) {
-        let _ = write!(text, "| {name} |");
-        for &n in sizes {
-            match rows.iter().find(|r| r.sampler == name && r.vocab == n) {
-                Some(r) => {
-                    let _ = write!(
-                        text,
-                        " {:.4} ({:.0}) |",
-                        r.seconds_per_sample, r.ratio_rows_per_sample
-                    );
+    let mut slopes = Vec::new();
+    for axis in [Axis::Vocab, Axis::Length] {
+        for sampler in unique(rows.iter().map(|r| r.sampler.clone())) {
+            let fixed = unique(
+                rows.iter()
+                    .filter(|r| r.sampler == sampler)
+                    .map(|r| axis.other().of(r)),
+            );
+            for at in fixed {
+                let mine: Vec<&CostRow> = rows
+                    .iter()
+                    .filter(|r| r.sampler == sampler && axis.other().of(r) == at)
+                    .collect();
+                let large: Vec<&CostRow> = mine
+                    .iter()
+                    .copied()
+                    .filter(|r| axis == Axis::Length || r.vocab >= 64)
+                    .collect();
+                let points = if large.len() >= 2 { large } else { mine };
+                if points.len() < 2 {
+                    continue;
                 }
-                None => text.push_str(" – |"),
+                let xs: Vec<f64> = points.iter().map(|r| (axis.of(r) as f64).ln()).collect();
+                let ys: Vec<f64> = points.iter().map(|r| r.seconds_per_sample.ln()).collect();
+                let n = xs.len() as f64;
+                let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+                let cov: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+                let var: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+                slopes.push(Slope {
+                    sampler: sampler.clone(),
+                    axis,
+                    at,
+                    from: points.iter().map(|r| axis.of(r)).min().unwrap_or(0),
+                    to: points.iter().map(|r| axis.of(r)).max().unwrap_or(0),
+                    slope: cov / var,
+                });
             }
         }
-        match slopes.iter().find(|s| s.sampler == name) {
-            Some(s) => {
-                let _ = writeln!(text, " {:.2} |", s.slope);
+    }
+    slopes
+}
+
+/// The Markdown tables of seconds (ratio passes) per sample: against N at each L, and, when
+/// several lengths were measured, against L at each N; each with its slopes.
+pub fn cost_table(rows: &[CostRow], slopes: &[Slope]) -> String {
+    let mut text = String::new();
+    let lengths = unique(rows.iter().map(|r| r.length));
+    let sizes = unique(rows.iter().map(|r| r.vocab));
+    let mut axes = Vec::new();
+    if sizes.len() > 1 || lengths.len() == 1 {
+        axes.push(Axis::Vocab);
+    }
+    if lengths.len() > 1 {
+        axes.push(Axis::Length);
+    }
+    for axis in axes {
+        let values = unique(rows.iter().map(|r| axis.of(r)));
+        let fixed = unique(rows.iter().map(|r| axis.other().of(r)));
+        for at in fixed {
+            let _ = write!(
+                text,
+                "seconds per sample (ratio passes per sample), {} = {at}\n\n| sampler |",
+                axis.other().symbol()
+            );
+            for v in &values {
+                let _ = write!(text, " {} = {v} |", axis.symbol());
             }
-            None => text.push_str(" – |\n"),
+            text.push_str(" slope |\n|---|");
+            for _ in &values {
+                text.push_str("---|");
+            }
+            text.push_str("---|\n");
+            for name in unique(rows.iter().map(|r| r.sampler.clone())) {
+                let _ = write!(text, "| {name} |");
+                for v in &values {
+                    let cell = rows.iter().find(|r| {
+                        r.sampler == name && axis.of(r) == *v && axis.other().of(r) == at
+                    });
+                    match cell {
+                        Some(r) => {
+                            let _ = write!(
+                                text,
+                                " {:.4} ({:.0}) |",
+                                r.seconds_per_sample, r.ratio_rows_per_sample
+                            );
+                        }
+                        None => text.push_str(" – |"),
+                    }
+                }
+                match slopes
+                    .iter()
+                    .find(|s| s.sampler == name && s.axis == axis && s.at == at)
+                {
+                    Some(s) => {
+                        let _ = writeln!(text, " {:.2} |", s.slope);
+                    }
+                    None => text.push_str(" – |\n"),
+                }
+            }
+            text.push('\n');
         }
     }
     text
@@ -186,11 +277,12 @@ pub fn cost_table(rows: &[CostRow], slopes: &[Slope], sizes: &[usize]) -> String
 fn measure<B: AutodiffBackend>(
     bench: &GuidanceBench,
     vocab: usize,
+    length: usize,
     device: &B::Device,
 ) -> Result<Vec<CostRow>> {
     {
         let device = device.clone();
-        let (length, args) = (bench.length, bench);
+        let args = bench;
         let process = Process::new(ProcessKind::Absorbing, vocab, Schedule::default())?;
         let trunk = args.denoiser.trunk(vocab + 1, length, "denoiser")?;
         let ratio_trunk = args.ratio.trunk(vocab + 1, length, "ratio")?;
@@ -234,6 +326,7 @@ fn measure<B: AutodiffBackend>(
             rows.push(CostRow {
                 sampler: name,
                 vocab,
+                length,
                 samples: count,
                 seconds: result.stats.seconds,
                 seconds_per_sample: result.stats.seconds / per,
@@ -284,8 +377,9 @@ fn measure<B: AutodiffBackend>(
     }
 }
 
-/// Writes `guidance.csv`, `guidance.json` (with the slopes) and `guidance.png` into `dir`;
-/// `backend` names the backend in the title and the JSON.
+/// Writes `guidance.csv`, `guidance.json` (with the slopes), `guidance.png` (against N) and,
+/// when several lengths were measured, `guidance-length.png` (against L) into `dir`;
+/// `backend` names the backend in the titles and the JSON.
 pub fn write_results(
     bench: &GuidanceBench,
     rows: &[CostRow],
@@ -297,6 +391,7 @@ pub fn write_results(
     let mut table = gtl_eval::Table::new([
         "sampler",
         "vocab",
+        "length",
         "samples",
         "seconds",
         "seconds_per_sample",
@@ -307,6 +402,7 @@ pub fn write_results(
         table.push([
             r.sampler.clone().into(),
             r.vocab.into(),
+            r.length.into(),
             r.samples.into(),
             r.seconds.into(),
             r.seconds_per_sample.into(),
@@ -325,29 +421,117 @@ pub fn write_results(
         &dir.join("guidance.json"),
         to_json(&json, "guidance.json")?.as_bytes(),
     )?;
-    let series: Vec<Series> = unique(rows.iter().map(|r| r.sampler.clone()))
-        .into_iter()
-        .map(|name| {
-            let points: Vec<(f64, f64)> = rows
-                .iter()
-                .filter(|r| r.sampler == name)
-                .map(|r| (r.vocab as f64, r.seconds_per_sample))
-                .collect();
-            Series::new(name, points)
-        })
-        .collect();
-    LinePlot {
-        title: &format!(
-            "Guided sampling cost, L = {}, {backend} backend",
-            bench.length
-        ),
-        x_label: "vocabulary size N",
-        y_label: "seconds per sample",
-        x_scale: Scale::Log,
-        y_scale: Scale::Log,
-        series: &series,
-        ..LinePlot::default()
+    let mut plots = vec![(Axis::Vocab, "guidance.png")];
+    if bench.lengths.len() > 1 {
+        plots.push((Axis::Length, "guidance-length.png"));
     }
-    .write_png(&dir.join("guidance.png"))?;
+    let several = |axis: Axis| unique(rows.iter().map(|r| axis.of(r))).len() > 1;
+    for (axis, file) in plots {
+        let label_other = several(axis.other());
+        let mut series = Vec::new();
+        for name in unique(rows.iter().map(|r| r.sampler.clone())) {
+            for at in unique(
+                rows.iter()
+                    .filter(|r| r.sampler == name)
+                    .map(|r| axis.other().of(r)),
+            ) {
+                let points: Vec<(f64, f64)> = rows
+                    .iter()
+                    .filter(|r| r.sampler == name && axis.other().of(r) == at)
+                    .map(|r| (axis.of(r) as f64, r.seconds_per_sample))
+                    .collect();
+                let label = if label_other {
+                    format!("{name}, {} = {at}", axis.other().symbol())
+                } else {
+                    name.clone()
+                };
+                series.push(Series::new(label, points));
+            }
+        }
+        let title = match axis {
+            Axis::Vocab if !label_other => format!(
+                "Guided sampling cost, L = {}, {backend} backend",
+                rows.first().map_or(0, |r| r.length)
+            ),
+            Axis::Length if !label_other => format!(
+                "Guided sampling cost, N = {}, {backend} backend",
+                rows.first().map_or(0, |r| r.vocab)
+            ),
+            _ => format!("Guided sampling cost, {backend} backend"),
+        };
+        LinePlot {
+            title: &title,
+            x_label: match axis {
+                Axis::Vocab => "vocabulary size N",
+                Axis::Length => "sequence length L",
+            },
+            y_label: "seconds per sample",
+            x_scale: Scale::Log,
+            y_scale: Scale::Log,
+            series: &series,
+            ..LinePlot::default()
+        }
+        .write_png(&dir.join(file))?;
+    }
     Ok(slopes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(sampler: &str, vocab: usize, length: usize, seconds_per_sample: f64) -> CostRow {
+        CostRow {
+            sampler: sampler.into(),
+            vocab,
+            length,
+            samples: 1,
+            seconds: seconds_per_sample,
+            seconds_per_sample,
+            ratio_rows_per_sample: 0.0,
+            denoiser_rows_per_sample: 0.0,
+        }
+    }
+
+    /// Costs `c · N^a · L^b` give back slope `a` against N at every L (over N ≥ 64 only: the
+    /// N = 16 point is off the power law on purpose) and `b` against L at every N.
+    #[test]
+    fn slopes_recover_the_exponents_of_a_power_law_on_each_axis() {
+        let cost = |n: usize, l: usize| 0.001 * (n as f64).powf(1.0) * (l as f64).powf(2.5);
+        let mut rows = Vec::new();
+        for l in [8, 16, 64] {
+            rows.push(row("exact", 16, l, 1e3 * cost(16, l)));
+            for n in [64, 256, 4096] {
+                rows.push(row("exact", n, l, cost(n, l)));
+            }
+        }
+        let slopes = fit_slopes(&rows);
+        let find = |axis, at| {
+            slopes
+                .iter()
+                .find(|s| s.axis == axis && s.at == at)
+                .unwrap()
+                .clone()
+        };
+        for l in [8, 16, 64] {
+            let s = find(Axis::Vocab, l);
+            assert!((s.slope - 1.0).abs() < 1e-9, "{s:?}");
+            assert_eq!((s.from, s.to), (64, 4096));
+        }
+        for n in [64, 256, 4096] {
+            let s = find(Axis::Length, n);
+            assert!((s.slope - 2.5).abs() < 1e-9, "{s:?}");
+            assert_eq!((s.from, s.to), (8, 64));
+        }
+        let table = cost_table(&rows, &slopes);
+        assert!(
+            table.contains("L = 8\n\n| sampler | N = 16 | N = 64 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("N = 4096\n\n| sampler | L = 8 | L = 16 | L = 64 |"),
+            "{table}"
+        );
+        assert!(table.contains(" 2.50 |"), "{table}");
+    }
 }
