@@ -70,6 +70,10 @@ enum Command {
     /// Compare the ratio estimators (log-r, r, each ± cycle term, noisy classifier) against
     /// the exact log h_t at several target data set sizes (writes runs/<name>/ratio-study/).
     RatioStudy(study::RatioStudyArgs),
+    /// Train the source denoiser with each loss (e.g. CEDD against score entropy) under each
+    /// process over several seeds, on the same network and budget: NELBO against the exact
+    /// NLL and seconds per step, with intervals (writes runs/<name>/loss-study/).
+    LossStudy(study::LossStudyArgs),
     /// Benchmarks (writes CSV, JSON and a PNG under --out).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -185,6 +189,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sample(args) => sample::sample(args),
         Command::Evaluate(args) => sample::evaluate(args),
         Command::RatioStudy(args) => study::run(args),
+        Command::LossStudy(args) => study::run_losses(args),
         Command::Bench(command) => bench::run(command),
         Command::Fuzz(args) => fuzz::run(args),
     }

@@ -32,6 +32,7 @@ pub mod finished;
 pub mod fuzz;
 pub mod io;
 pub mod keys;
+pub mod loss_study;
 mod memo;
 pub mod method;
 pub mod nets;
