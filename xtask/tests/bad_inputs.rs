@@ -1,23 +1,18 @@
 //! Bad command-line inputs are refused before any work, with a message naming the option
 //! (docs/reliability.md).
 
-use std::process::Command;
+mod common;
+
+use common::run_xtask;
 
 fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("gtl-bad-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("bad", name)
 }
 
 /// Runs xtask with `args` in `dir`; it must fail quickly with `expected` in its error.
 fn refused(dir: &std::path::Path, args: &[&str], expected: &str) {
     let start = std::time::Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let output = run_xtask(dir, args);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{args:?} succeeded: {stderr}");
     assert!(stderr.contains(expected), "{args:?}: {stderr}");
@@ -29,8 +24,9 @@ fn refused(dir: &std::path::Path, args: &[&str], expected: &str) {
 }
 
 fn chain(dir: &std::path::Path, name: &str, diag: &str) {
-    let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
+    common::xtask(
+        dir,
+        &[
             "markov-chain",
             "--states",
             "3",
@@ -38,11 +34,8 @@ fn chain(dir: &std::path::Path, name: &str, diag: &str) {
             diag,
             "--out",
             name,
-        ])
-        .current_dir(dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
+        ],
+    );
 }
 
 #[test]
@@ -150,12 +143,7 @@ fn bad_command_lines_are_refused_before_any_work() {
     refused(&dir, &euler, "the samples do not match the chain");
     let mut accepted = euler.to_vec();
     accepted.push("--no-check");
-    let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(&accepted)
-        .current_dir(&dir)
-        .output()
-        .unwrap()
-        .status;
+    let status = run_xtask(&dir, &accepted).status;
     assert!(status.success(), "--no-check still failed");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -189,11 +177,7 @@ fn unavailable_gpu_backends_are_one_line_errors() {
             "runs",
         ];
         refused(&dir, &args, &expected);
-        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(args)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
+        let output = run_xtask(&dir, &args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "{backend}: {stderr}");
         assert!(

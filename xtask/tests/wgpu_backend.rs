@@ -10,8 +10,9 @@
 //!   checked by enumeration (`cargo xtask oracle-sample`, the same check CI runs on NdArray).
 #![cfg(feature = "wgpu")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use burn::backend::wgpu::WgpuDevice;
 use burn::backend::{Autodiff, NdArray, Wgpu};
@@ -22,6 +23,8 @@ use gtl_markov::MarkovChain;
 use gtl_models::objectives::DenoiserObjective;
 use gtl_models::training::{RunOptions, TrainingConfig, load_module_bytes, module_bytes, train};
 use gtl_models::{DenoiserNet, DenoiserNetConfig, TrunkConfig};
+
+use common::xtask;
 
 /// Where Vulkan loaders look for drivers (the ICD manifests).
 const ICD_DIRS: [&str; 3] = [
@@ -49,10 +52,7 @@ fn vulkan_driver() -> bool {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gtl-wgpu-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("wgpu", name)
 }
 
 /// Trains `model` for 20 steps and returns every step's loss.
@@ -124,21 +124,6 @@ fn training_steps_on_wgpu_match_ndarray() {
     assert!(worst < 1e-4, "losses differ by {worst:.2e} (relative)");
     // The run must train, or agreement says nothing: the last loss is well below the first.
     assert!(expected[19] < 0.8 * expected[0], "{expected:?}");
-}
-
-fn xtask(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "{args:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
 }
 
 #[test]

@@ -346,37 +346,61 @@ fn noisy_classifier_estimates_log_h() {
     );
 }
 
+/// A small ratio-regression problem with the exact teacher and exact noisy classifier.
+struct RatioProblem {
+    benchmark: Benchmark,
+    source: Vec<Vec<u32>>,
+    target: Vec<Vec<u32>>,
+    teacher: ExactCleanLogRatio,
+    exact_noisy: ExactNoisyLogRatio,
+    net: ScalarNet<TB>,
+}
+
+impl RatioProblem {
+    fn new() -> Self {
+        let benchmark = Benchmark::independent(6);
+        RatioProblem {
+            source: benchmark.source.sample_dataset(64, 6, 71),
+            target: benchmark.target.sample_dataset(64, 6, 72),
+            teacher: benchmark.exact_clean(),
+            exact_noisy: ExactNoisyLogRatio {
+                source: benchmark.source.clone(),
+                target: benchmark.target.clone(),
+                process: benchmark.process,
+            },
+            net: noisy_net(3, 6),
+            benchmark,
+        }
+    }
+
+    /// The log-r objective, with the cycle term of weight `cycle` when given.
+    fn objective(&self, cycle: Option<f64>) -> RatioObjective<'_, TB> {
+        RatioObjective::<TB> {
+            process: self.benchmark.process,
+            estimator: RatioEstimator::LogRatio,
+            clean_log_ratio: &self.teacher,
+            cycle: cycle.map(|weight| CycleTerm {
+                classifier: &self.exact_noisy,
+                target: &self.target,
+                weight,
+            }),
+            source: &self.source,
+            validation: &self.source,
+            device: Default::default(),
+        }
+    }
+}
+
 /// The cycle term adds `η · MSE(out, d)` on top of the unchanged regression term: with one
 /// seed, the loss is linear in η and η = 0 gives the loss without the term.
 #[test]
 fn the_cycle_term_enters_the_loss_linearly_in_its_weight() {
     let _guard = GLOBAL_RNG.lock().unwrap();
-    let benchmark = Benchmark::independent(6);
-    let source = benchmark.source.sample_dataset(64, 6, 71);
-    let target = benchmark.target.sample_dataset(64, 6, 72);
-    let teacher = benchmark.exact_clean();
-    let exact_noisy = ExactNoisyLogRatio {
-        source: benchmark.source.clone(),
-        target: benchmark.target.clone(),
-        process: benchmark.process,
-    };
-    let net = noisy_net(3, 6);
+    let problem = RatioProblem::new();
     let loss = |weight: Option<f64>| {
-        let objective = RatioObjective::<TB> {
-            process: benchmark.process,
-            estimator: RatioEstimator::LogRatio,
-            clean_log_ratio: &teacher,
-            cycle: weight.map(|weight| CycleTerm {
-                classifier: &exact_noisy,
-                target: &target,
-                weight,
-            }),
-            source: &source,
-            validation: &source,
-            device: Default::default(),
-        };
-        let value = objective
-            .loss(&net, 16, &mut ChaCha8Rng::seed_from_u64(5))
+        let value = problem
+            .objective(weight)
+            .loss(&problem.net, 16, &mut ChaCha8Rng::seed_from_u64(5))
             .into_scalar();
         f64::from(value)
     };
@@ -398,38 +422,18 @@ fn the_cycle_term_enters_the_loss_linearly_in_its_weight() {
 #[test]
 fn the_halves_of_a_ratio_batch_average_to_its_loss() {
     let _guard = GLOBAL_RNG.lock().unwrap();
-    let benchmark = Benchmark::independent(6);
-    let source = benchmark.source.sample_dataset(64, 6, 71);
-    let target = benchmark.target.sample_dataset(64, 6, 72);
-    let teacher = benchmark.exact_clean();
-    let exact_noisy = ExactNoisyLogRatio {
-        source: benchmark.source.clone(),
-        target: benchmark.target.clone(),
-        process: benchmark.process,
-    };
-    let net = noisy_net(3, 6);
+    let problem = RatioProblem::new();
+    let net = &problem.net;
     for weight in [None, Some(0.5)] {
-        let objective = RatioObjective::<TB> {
-            process: benchmark.process,
-            estimator: RatioEstimator::LogRatio,
-            clean_log_ratio: &teacher,
-            cycle: weight.map(|weight| CycleTerm {
-                classifier: &exact_noisy,
-                target: &target,
-                weight,
-            }),
-            source: &source,
-            validation: &source,
-            device: Default::default(),
-        };
+        let objective = problem.objective(weight);
         assert!(objective.splits());
         let mut whole_rng = ChaCha8Rng::seed_from_u64(5);
-        let whole = f64::from(objective.loss(&net, 16, &mut whole_rng).into_scalar());
+        let whole = f64::from(objective.loss(net, 16, &mut whole_rng).into_scalar());
         let after_whole = rand::Rng::random::<u64>(&mut whole_rng);
         let half = |rows: std::ops::Range<usize>| {
             let mut rng = ChaCha8Rng::seed_from_u64(5);
             let loss = objective
-                .loss_of_rows(&net, 16, &mut rng, rows, &Default::default())
+                .loss_of_rows(net, 16, &mut rng, rows, &Default::default())
                 .expect("the ratio objective splits its batches");
             assert_eq!(rand::Rng::random::<u64>(&mut rng), after_whole);
             f64::from(loss.into_scalar())
