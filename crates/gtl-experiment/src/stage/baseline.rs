@@ -172,15 +172,17 @@ impl BaselineStage {
         };
         let net = denoiser_net(&self.config)?;
         seeded::<B, _>(device, self.config.finetune.training.seed, || {
-            let fresh = net.init(device);
+            // Only what is drawn fresh consumes the generator (LoRA's adapters, drawn next,
+            // must not depend on the head setting of other methods).
             let model = match start {
                 Some(mut model) if head == HeadStart::Fresh => {
+                    let fresh = net.init(device);
                     model.head = fresh.head;
                     model.trunk.final_norm = fresh.trunk.final_norm;
                     model
                 }
                 Some(model) => model,
-                None => fresh,
+                None => net.init(device),
             };
             Ok(freeze_for(model, method)?)
         })
