@@ -197,6 +197,25 @@ fn check_metrics_against_samples(config: &ExperimentConfig, run_dir: &Path) {
                 _ => {}
             }
         }
+        // The exact target samples' NLL per token against its expectation: each transition's
+        // NLL is i.i.d. (every row holds the same probabilities), the start costs ln n; four
+        // standard errors of the mean over the samples.
+        let exact = &setting["exact_target"];
+        let count = exact["samples"].as_f64().unwrap();
+        assert_eq!(count as usize, config.guidance.samples);
+        let length = config.length() as f64;
+        let row: Vec<f64> = (0..n).map(|j| p(0, j)).collect();
+        let entropy: f64 = row.iter().map(|q| -q * q.ln()).sum();
+        let second: f64 = row.iter().map(|q| q * q.ln().powi(2)).sum();
+        let expected = ((n as f64).ln() + (length - 1.0) * entropy) / length;
+        let standard_error =
+            ((length - 1.0) * (second - entropy * entropy)).sqrt() / length / count.sqrt();
+        let got = exact["scores"]["nll_target"].as_f64().unwrap();
+        assert!(
+            (got - expected).abs() < 4.0 * standard_error,
+            "exact target samples: NLL {got}, expected {expected} ± {standard_error}"
+        );
+        assert!(exact["scores"]["chi_square_p"].as_f64().unwrap() > 1e-3);
     }
 }
 

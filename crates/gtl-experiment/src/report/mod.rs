@@ -117,7 +117,25 @@ pub struct SettingResult {
     /// The references of the DNA scores (DNA tasks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dna_reference: Option<DnaReference>,
+    /// Exact samples of the target chain, as many as each method draws, scored like the
+    /// methods: the NLL and memorisation a perfect sampler shows (Markov tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact_target: Option<ExactTargetReference>,
 }
+
+/// The scores of exact target-chain samples at one setting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExactTargetReference {
+    /// Sequences drawn.
+    pub samples: usize,
+    /// Their scores against the chains.
+    pub scores: MarkovScores,
+    /// Their memorisation and diversity against the target training set.
+    pub sequences: SequenceStats,
+}
+
+/// Seed of the exact target samples (moved by the guidance seed).
+const EXACT_TARGET_SEED: u64 = 0x7a26e7;
 
 impl SettingResult {
     /// The result of `method`, if it ran here.
@@ -287,6 +305,22 @@ fn setting_result(
         });
     }
     let dna_reference = dna.map(|d| d.reference()).transpose()?;
+    let exact_target = match &data.chains {
+        Some(chains) => {
+            let samples = chains.target.sample_dataset(
+                c.guidance.samples,
+                c.length(),
+                EXACT_TARGET_SEED ^ c.guidance.seed,
+            );
+            let (scores, sequences, _) = score_samples(&data, None, &samples, c.length())?;
+            Some(ExactTargetReference {
+                samples: samples.len(),
+                scores: scores.expect("a Markov task has scores"),
+                sequences,
+            })
+        }
+        None => None,
+    };
     Ok(SettingResult {
         label: setting.label.clone(),
         axis: setting.axis.clone(),
@@ -308,6 +342,7 @@ fn setting_result(
         gamma_fit: stages.gamma.map(|g| executed.summary(g)).transpose()?,
         text_reference: evaluator.map(|e| e.reference()).transpose()?,
         dna_reference,
+        exact_target,
     })
 }
 

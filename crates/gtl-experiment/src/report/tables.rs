@@ -53,9 +53,33 @@ pub fn results_table(metrics: &Metrics) -> Table {
                 m.ratio_rows_per_sample.into(),
             ]);
         }
+        if let Some(exact) = &s.exact_target {
+            let scores = &exact.scores;
+            table.push([
+                s.label.clone().into(),
+                EXACT_TARGET_ROW.into(),
+                Cell::Missing,
+                scores.mean_diagonal.into(),
+                scores.transition_mean_error.into(),
+                scores.transition_max_error.into(),
+                scores.nll_target.into(),
+                scores.nll_source.into(),
+                scores.tv.into(),
+                exact.sequences.memorised.into(),
+                exact.sequences.distinct_sequences.into(),
+                Cell::Missing,
+                Cell::Missing,
+                Cell::Missing,
+                Cell::Missing,
+            ]);
+        }
     }
     table
 }
+
+/// The results table's name for exact samples of the target chain (the reference every
+/// method's NLL and memorisation are read against).
+pub const EXACT_TARGET_ROW: &str = "exact target samples";
 
 /// The text scores of every setting and method, with the real held-out text of each domain
 /// as reference rows.
