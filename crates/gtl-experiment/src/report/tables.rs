@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use gtl_eval::{Cell, ERROR_COLUMNS, Table};
+use gtl_eval::{Cell, ERROR_COLUMNS, MarkovScores, SequenceStats, Table};
 
 use super::{Metrics, TextScores};
 
@@ -35,46 +35,51 @@ pub fn results_table(metrics: &Metrics) -> Table {
     for s in &metrics.settings {
         for m in &s.methods {
             let Some(scores) = &m.scores else { continue };
-            table.push([
+            let head = [
                 s.label.clone().into(),
                 m.method.name().into(),
                 m.gamma.into(),
-                scores.mean_diagonal.into(),
-                scores.transition_mean_error.into(),
-                scores.transition_max_error.into(),
-                scores.nll_target.into(),
-                scores.nll_source.into(),
-                scores.tv.into(),
-                m.sequences.memorised.into(),
-                m.sequences.distinct_sequences.into(),
+            ];
+            let cost = [
                 m.trained_parameters.into(),
                 m.train_seconds.into(),
                 m.sample_seconds.into(),
                 m.ratio_rows_per_sample.into(),
-            ]);
+            ];
+            table.push(
+                head.into_iter()
+                    .chain(sample_cells(scores, &m.sequences))
+                    .chain(cost),
+            );
         }
         if let Some(exact) = &s.exact_target {
-            let scores = &exact.scores;
-            table.push([
+            let head = [
                 s.label.clone().into(),
                 EXACT_TARGET_ROW.into(),
                 Cell::Missing,
-                scores.mean_diagonal.into(),
-                scores.transition_mean_error.into(),
-                scores.transition_max_error.into(),
-                scores.nll_target.into(),
-                scores.nll_source.into(),
-                scores.tv.into(),
-                exact.sequences.memorised.into(),
-                exact.sequences.distinct_sequences.into(),
-                Cell::Missing,
-                Cell::Missing,
-                Cell::Missing,
-                Cell::Missing,
-            ]);
+            ];
+            table.push(
+                head.into_iter()
+                    .chain(sample_cells(&exact.scores, &exact.sequences))
+                    .chain([Cell::Missing, Cell::Missing, Cell::Missing, Cell::Missing]),
+            );
         }
     }
     table
+}
+
+/// The columns of the results table that score samples.
+fn sample_cells(scores: &MarkovScores, sequences: &SequenceStats) -> [Cell; 8] {
+    [
+        scores.mean_diagonal.into(),
+        scores.transition_mean_error.into(),
+        scores.transition_max_error.into(),
+        scores.nll_target.into(),
+        scores.nll_source.into(),
+        scores.tv.into(),
+        sequences.memorised.into(),
+        sequences.distinct_sequences.into(),
+    ]
 }
 
 /// The results table's name for exact samples of the target chain (the reference every
