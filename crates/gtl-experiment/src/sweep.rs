@@ -184,7 +184,62 @@ fn axis_metrics(metrics: &Metrics, axis: &str) -> Metrics {
     }
 }
 
-/// Per value of an axis: transition error of each method, and the learned ratio's error.
+/// What a sweep's settings were scored with (the task): it decides the table cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scored {
+    /// Exact scores against a Markov chain (and the exact ratio).
+    Markov,
+    /// The text scores (judge, MAUVE).
+    Text,
+    /// The DNA scores (phylum judge, k-mer spectrum).
+    Dna,
+}
+
+impl Scored {
+    fn of(metrics: &Metrics) -> Scored {
+        if metrics.settings.iter().any(|s| s.text_reference.is_some()) {
+            Scored::Text
+        } else if metrics.settings.iter().any(|s| s.dna_reference.is_some()) {
+            Scored::Dna
+        } else {
+            Scored::Markov
+        }
+    }
+
+    /// What a cell of the axis tables holds.
+    fn cells(self) -> &'static str {
+        match self {
+            Scored::Markov => "mean |transition error| (mean diagonal)",
+            Scored::Text => "the judge's mean P(target) (MAUVE)",
+            Scored::Dna => {
+                "the phylum judge's target share (6-mer Jensen–Shannon distance to held-out \
+                 target windows)"
+            }
+        }
+    }
+
+    /// A method's cell of an axis table.
+    fn cell(self, m: &MethodResult) -> gtl_eval::Cell {
+        let text = match self {
+            Scored::Markov => m
+                .scores
+                .as_ref()
+                .map(|s| format!("{:.4} ({:.3})", s.transition_mean_error, s.mean_diagonal)),
+            Scored::Text => m
+                .text
+                .as_ref()
+                .map(|t| format!("{:.3} ({:.3})", t.p_target.mean, t.mauve)),
+            Scored::Dna => m
+                .dna
+                .as_ref()
+                .map(|d| format!("{:.3} ({:.4})", d.target_share.mean, d.js6.mean)),
+        };
+        text.map_or(gtl_eval::Cell::Missing, Into::into)
+    }
+}
+
+/// Per value of an axis: each method's cell (`Scored::cell`), and for Markov tasks the learned
+/// ratio's error.
 fn axis_table(metrics: &Metrics) -> Table {
     let methods: Vec<Method> = metrics
         .settings
@@ -192,14 +247,14 @@ fn axis_table(metrics: &Metrics) -> Table {
         .map(|s| s.methods.iter().map(|m| m.method).collect())
         .unwrap_or_default();
     let mut columns = vec!["setting".to_string()];
-    let text = metrics.settings.iter().any(|s| s.text_reference.is_some());
-    let cell = if text {
-        "P(target) (MAUVE)"
-    } else {
-        "error (diag)"
+    let scored = Scored::of(metrics);
+    let cell = match scored {
+        Scored::Markov => "error (diag)",
+        Scored::Text => "P(target) (MAUVE)",
+        Scored::Dna => "target share (6-mer JS)",
     };
     columns.extend(methods.iter().map(|m| format!("{m} {cell}")));
-    if !text {
+    if scored == Scored::Markov {
         columns.push("ratio MSE target (error variance)".into());
     }
     let mut table = Table::new(columns);
@@ -207,24 +262,9 @@ fn axis_table(metrics: &Metrics) -> Table {
         let mut row = vec![s.label.clone().into()];
         for name in &methods {
             let m = s.methods.iter().find(|m| m.method == *name);
-            row.push(
-                match (
-                    m.and_then(|m| m.scores.as_ref()),
-                    m.and_then(|m| m.text.as_ref()),
-                ) {
-                    (Some(scores), _) => format!(
-                        "{:.4} ({:.3})",
-                        scores.transition_mean_error, scores.mean_diagonal
-                    )
-                    .into(),
-                    (None, Some(text)) => {
-                        format!("{:.3} ({:.3})", text.p_target.mean, text.mauve).into()
-                    }
-                    (None, None) => gtl_eval::Cell::Missing,
-                },
-            );
+            row.push(m.map_or(gtl_eval::Cell::Missing, |m| scored.cell(m)));
         }
-        if !text {
+        if scored == Scored::Markov {
             row.push(match overall_target(s) {
                 Some((mse, variance)) => format!("{mse:.1} ({variance:.1})").into(),
                 None => gtl_eval::Cell::Missing,
@@ -377,19 +417,16 @@ pub fn run<B: AutodiffBackend>(
     let executed = execute_settings::<B>(sweep_settings(config), &stages, options, devices)?;
     let metrics = report::metrics(config, &executed, &run_dir)?;
     report::write_tables(&metrics, &run_dir)?;
-    let is_text = metrics.settings.iter().any(|s| s.text_reference.is_some());
-    let cells = if is_text {
-        "the judge's mean P(target) (MAUVE)"
-    } else {
-        "mean |transition error| (mean diagonal)"
-    };
+    let scored = Scored::of(&metrics);
+    let cells = scored.cells();
+    let markov = scored == Scored::Markov;
     let mut text = format!(
         "# Sweep `{}`\n\nEach axis varies one setting of the base config (configs and \
          results of every setting in metrics.json and results.csv). Cells: {cells}. Wall \
          time of this invocation: {:.1} s.\n\n",
         config.name, metrics.seconds
     );
-    if !is_text && metrics.settings.iter().any(|s| s.axis == "target_size") {
+    if markov && metrics.settings.iter().any(|s| s.axis == "target_size") {
         text.push_str("## Where fine-tuning overtakes GTL\n\n");
         text.push_str(&crossover(&metrics));
     }
@@ -434,8 +471,8 @@ pub fn run<B: AutodiffBackend>(
             plots.push(format!("{axis}/{plot}"));
         }
     }
-    if !is_text {
-        // Text tasks have no exact ratio to measure the learned one against.
+    if markov {
+        // Text and DNA tasks have no exact ratio to measure the learned one against.
         text.push_str("\n## Ratio error by setting\n\n");
         text.push_str(&ratio_summary(&metrics).to_markdown(2));
     }
@@ -446,10 +483,10 @@ pub fn run<B: AutodiffBackend>(
     write_atomically(&run_dir.join("report.md"), text.as_bytes())?;
     let summary = format!(
         "{}wrote {}/report.md",
-        if is_text {
-            String::new()
-        } else {
+        if markov {
             crossover(&metrics)
+        } else {
+            String::new()
         },
         run_dir.display()
     );

@@ -179,6 +179,19 @@ fn a_ci_sized_dna_experiment_runs_and_reports() {
     let again = gtl_experiment::run::<TB>(&config, &options, &[Default::default()]).unwrap();
     assert!(again.metrics.stages.iter().all(|s| s.cached));
     assert_eq!(again.metrics.settings, report.metrics.settings);
+
+    // The sweep (γ and top-n axes of dna-ci.toml) reports DNA cells, not Markov ones.
+    let sweep = gtl_experiment::sweep::run::<TB>(&config, &options, &[Default::default()]).unwrap();
+    let text = std::fs::read_to_string(sweep.run_dir.join("report.md")).unwrap();
+    assert!(text.contains("target share (6-mer JS)"), "{text}");
+    assert!(text.contains("phylum judge's target share"), "{text}");
+    for markov in [
+        "transition error",
+        "Ratio error by setting",
+        "overtakes GTL",
+    ] {
+        assert!(!text.contains(markov), "{markov} in a DNA sweep report");
+    }
     let _ = std::fs::remove_dir_all(&runs);
 }
 
