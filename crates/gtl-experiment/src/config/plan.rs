@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::sections::first_repeat;
 use crate::method::Method;
 use crate::{ExperimentError, Result};
 
@@ -90,12 +91,10 @@ pub fn check_methods(key: &str, methods: &[Method]) -> Result<()> {
             Method::ALL.map(Method::name)
         )));
     }
-    for (index, method) in methods.iter().enumerate() {
-        if methods[..index].contains(method) {
-            return Err(ExperimentError::config(format!(
-                "{key}: \"{method}\" is listed twice"
-            )));
-        }
+    if let Some(method) = first_repeat(methods) {
+        return Err(ExperimentError::config(format!(
+            "{key}: \"{method}\" is listed twice"
+        )));
     }
     Ok(())
 }
@@ -138,12 +137,7 @@ impl SweepSection {
                 self.seeds
             ));
         }
-        if let Some((_, k)) = self
-            .seeds
-            .iter()
-            .enumerate()
-            .find(|(i, k)| self.seeds[..*i].contains(k))
-        {
+        if let Some(k) = first_repeat(&self.seeds) {
             return fail(format!("sweep.seeds: {k} is listed twice"));
         }
         if let Some(v) = self.top_n.iter().find(|v| **v > states) {

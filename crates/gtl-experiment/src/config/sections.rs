@@ -315,7 +315,7 @@ impl FinetuneSection {
                 "finetune.learning_rates: {bad} is not in (0, 1]"
             )));
         }
-        if has_duplicates(&self.learning_rates) {
+        if first_repeat(&self.learning_rates).is_some() {
             return Err(ExperimentError::config(
                 "finetune.learning_rates: a learning rate is listed twice",
             ));
@@ -325,7 +325,7 @@ impl FinetuneSection {
                 "finetune.heads: must list at least one of \"source\", \"fresh\"",
             ));
         }
-        if has_duplicates(&self.heads) {
+        if first_repeat(&self.heads).is_some() {
             return Err(ExperimentError::config(
                 "finetune.heads: a head is listed twice",
             ));
@@ -354,11 +354,13 @@ impl FinetuneSection {
     }
 }
 
-fn has_duplicates<T: PartialEq>(items: &[T]) -> bool {
+/// The first item of `items` that an earlier one equals.
+pub(crate) fn first_repeat<T: PartialEq>(items: &[T]) -> Option<&T> {
     items
         .iter()
         .enumerate()
-        .any(|(i, a)| items[..i].iter().any(|b| a == b))
+        .find(|(i, item)| items[..*i].contains(item))
+        .map(|(_, item)| item)
 }
 
 /// Checks a training section, naming its keys under `section`.
