@@ -245,28 +245,31 @@ fn setting_result(
         std::fs::copy(&source, &copy).map_err(|e| ExperimentError::io(&copy, e))?;
         let drawn = executed.summary(stage.samples)?;
         let uses_planner = method.uses_guided_order() && stages.planner.is_some();
-        let trials = match stage.baseline {
-            Some(b) => executed.summary(b)?.trials,
-            None => Vec::new(),
+        let baseline = stage
+            .baseline
+            .map(|b| {
+                executed
+                    .summary(b)
+                    .map(|summary| (summary, executed.seconds(b)))
+            })
+            .transpose()?;
+        let trials = baseline
+            .as_ref()
+            .map_or_else(Vec::new, |(summary, _)| summary.trials.clone());
+        let (trained_parameters, train_seconds, nelbo_target) = match (&baseline, method.ratio()) {
+            (Some((summary, seconds)), _) => (
+                summary.parameters.trainable,
+                *seconds,
+                Some(summary.nelbo_target),
+            ),
+            (None, RatioChoice::Learned) => (
+                ratio_parameters + if uses_planner { planner.0 } else { 0 },
+                ratio_seconds + if uses_planner { planner.1 } else { 0.0 },
+                None,
+            ),
+            _ if uses_planner => (planner.0, planner.1, None),
+            _ => (0, 0.0, None),
         };
-        let (trained_parameters, train_seconds, nelbo_target) =
-            match (stage.baseline, method.ratio()) {
-                (Some(b), _) => {
-                    let summary = executed.summary(b)?;
-                    (
-                        summary.parameters.trainable,
-                        executed.seconds(b),
-                        Some(summary.nelbo_target),
-                    )
-                }
-                (None, RatioChoice::Learned) => (
-                    ratio_parameters + if uses_planner { planner.0 } else { 0 },
-                    ratio_seconds + if uses_planner { planner.1 } else { 0.0 },
-                    None,
-                ),
-                _ if uses_planner => (planner.0, planner.1, None),
-                _ => (0, 0.0, None),
-            };
         let nelbo_target = match method {
             Method::Source => nelbo_target.or(denoiser.nelbo_target),
             _ => nelbo_target,
