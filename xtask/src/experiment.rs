@@ -25,6 +25,18 @@ pub struct ExperimentArgs {
     pub run: RunArgs,
 }
 
+/// Arguments of `sweep`.
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub experiment: ExperimentArgs,
+    /// Run only these axes of the [sweep] section, comma-separated (target_sizes,
+    /// target_diag, mixture, extra_states, overlap, gamma, top_n, seeds); e.g. `--axes seeds`
+    /// for the experiment over seeds alone. Default: every axis.
+    #[arg(long, value_delimiter = ',')]
+    pub axes: Vec<String>,
+}
+
 /// A dry run of a configuration.
 struct DryRun(ExperimentConfig);
 
@@ -56,8 +68,11 @@ impl BackendTask for Experiment {
     }
 }
 
-fn execute(args: ExperimentArgs, sweep: bool) -> Result<()> {
-    let config = load_config(args.config.as_deref())?;
+fn execute(args: ExperimentArgs, sweep: bool, axes: &[String]) -> Result<()> {
+    let mut config = load_config(args.config.as_deref())?;
+    if !axes.is_empty() {
+        config.sweep = config.sweep.only(axes)?;
+    }
     if args.dry_run {
         println!(
             "{}",
@@ -77,10 +92,10 @@ fn execute(args: ExperimentArgs, sweep: bool) -> Result<()> {
 
 /// `experiment`.
 pub fn run(args: ExperimentArgs) -> Result<()> {
-    execute(args, false)
+    execute(args, false, &[])
 }
 
 /// `sweep`.
-pub fn sweep(args: ExperimentArgs) -> Result<()> {
-    execute(args, true)
+pub fn sweep(args: SweepArgs) -> Result<()> {
+    execute(args.experiment, true, &args.axes)
 }

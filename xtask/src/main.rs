@@ -57,8 +57,8 @@ enum Command {
     /// plots and report.md (writes runs/<name>/; finished stages are cached and reused).
     Experiment(experiment::ExperimentArgs),
     /// Run the experiment over the grid of its [sweep] section (target sizes, overlap, γ,
-    /// top-n), sharing the experiment's stage cache; writes runs/<name>-sweep/.
-    Sweep(experiment::ExperimentArgs),
+    /// top-n, seeds), sharing the experiment's stage cache; writes runs/<name>-sweep/.
+    Sweep(experiment::SweepArgs),
     /// Train one stage of an experiment, with the stages it needs (cached in
     /// runs/<name>/stages/), and print its summary.
     Train(train::TrainArgs),

@@ -552,6 +552,41 @@ mod tests {
         }
     }
 
+    /// `only` keeps the named axes of a section whose axes are all set, and rejects a name
+    /// that is not an axis.
+    #[test]
+    fn only_keeps_the_named_axes() {
+        let mut config = ExperimentConfig::parse(CI).unwrap();
+        config.sweep.seeds = vec![0, 1];
+        let all: Vec<String> = sweep_settings(&config)
+            .into_iter()
+            .map(|s| s.axis)
+            .collect();
+        assert!(all.iter().any(|a| a == "target_diag") && all.iter().any(|a| a == "gamma"));
+        let axes = |names: &[&str]| -> Vec<String> {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let c = ExperimentConfig {
+                sweep: config.sweep.only(&names).unwrap(),
+                ..config.clone()
+            };
+            sweep_settings(&c).into_iter().map(|s| s.axis).collect()
+        };
+        let seeds = axes(&["seeds"]);
+        assert_eq!(seeds.len(), 4, "{seeds:?}");
+        assert!(seeds.iter().all(|a| a == "seed"));
+        let two = axes(&["gamma", "seeds"]);
+        assert!(two.iter().all(|a| a == "seed" || a == "gamma"));
+        assert_eq!(
+            two.iter().filter(|a| *a == "gamma").count(),
+            config.sweep.gamma.len()
+        );
+        let error = config.sweep.only(&["seed".into()]).unwrap_err().to_string();
+        assert!(
+            error.contains("\"seed\"") && error.contains("top_n"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn the_grid_has_one_setting_per_value_and_safe_methods() {
         let mut config = ExperimentConfig::parse(CI).unwrap();

@@ -194,7 +194,6 @@ fn a_baseline_search_keeps_the_trial_with_the_lowest_validation_nelbo() {
             .collect();
         let expected: Vec<(f64, HeadStart)> = match baseline.method.as_str() {
             "target-only" => vec![(1e-5, fresh), (3e-3, fresh)],
-            "lora-rank-4" => vec![(1e-5, source), (3e-3, source)],
             _ => vec![(1e-5, source), (1e-5, fresh), (3e-3, source), (3e-3, fresh)],
         };
         assert_eq!(settings, expected, "{}", baseline.method);
@@ -255,6 +254,44 @@ fn a_fresh_head_replaces_only_the_final_norm_and_the_output_layer() {
     assert_eq!(
         values(fresh.trunk.token_embedding.weight.val()),
         values(source.trunk.token_embedding.weight.val())
+    );
+}
+
+/// Under LoRA a fresh head and final norm train next to the adapters; the rest of the source
+/// network stays frozen, and with the source head only the adapters train.
+#[test]
+fn lora_with_a_fresh_head_trains_the_adapters_the_final_norm_and_the_head() {
+    let config = ExperimentConfig::parse(TINY).unwrap();
+    let device = Default::default();
+    let source = denoiser_net(&config).unwrap().init::<TB>(&device);
+    let stage = BaselineStage {
+        config: Arc::new(config),
+        method: Method::Lora,
+        denoiser: None,
+        corpus: None,
+        tag: String::new(),
+    };
+    let start = |head| stage.initial_model(Some(&source), head, &device).unwrap();
+    let (kept, fresh) = (start(HeadStart::Source), start(HeadStart::Fresh));
+    let trainable = |model: &DenoiserNet<TB>| gtl_finetune::count_params(model).trainable;
+    let head_and_norm = gtl_finetune::count_params(&source.head).total
+        + gtl_finetune::count_params(&source.trunk.final_norm).total;
+    assert!(trainable(&kept) > 0);
+    assert_eq!(trainable(&fresh), trainable(&kept) + head_and_norm);
+    assert!(fresh.head.weight.val().is_require_grad());
+    assert!(!fresh.trunk.token_embedding.weight.val().is_require_grad());
+    assert!(
+        !fresh.trunk.blocks[0]
+            .attention
+            .query
+            .weight
+            .val()
+            .is_require_grad()
+    );
+    let values = |t: burn::tensor::Tensor<TB, 2>| t.into_data().to_vec::<f32>().unwrap();
+    assert_ne!(
+        values(fresh.head.weight.val()),
+        values(source.head.weight.val())
     );
 }
 

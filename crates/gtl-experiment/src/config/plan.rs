@@ -100,6 +100,56 @@ pub fn check_methods(key: &str, methods: &[Method]) -> Result<()> {
 }
 
 impl SweepSection {
+    /// The axes of a sweep, named as their keys.
+    pub const AXES: [&'static str; 8] = [
+        "target_sizes",
+        "target_diag",
+        "mixture",
+        "extra_states",
+        "overlap",
+        "gamma",
+        "top_n",
+        "seeds",
+    ];
+
+    /// The section with only the named axes (keys of [`SweepSection::AXES`]) kept and every
+    /// other axis emptied, e.g. `["seeds"]` for the experiment over seeds alone.
+    pub fn only(&self, axes: &[String]) -> Result<SweepSection> {
+        if let Some(unknown) = axes.iter().find(|a| !Self::AXES.contains(&a.as_str())) {
+            return Err(ExperimentError::config(format!(
+                "sweep axis \"{unknown}\" does not exist; the axes are {:?}",
+                Self::AXES
+            )));
+        }
+        let keep = |axis: &str| axes.iter().any(|a| a == axis);
+        let mut section = self.clone();
+        if !keep("target_sizes") {
+            section.target_sizes.clear();
+        }
+        if !keep("target_diag") {
+            section.target_diag.clear();
+        }
+        if !keep("mixture") {
+            section.mixture.clear();
+        }
+        if !keep("extra_states") {
+            section.extra_states.clear();
+        }
+        if !keep("overlap") {
+            section.overlap.clear();
+        }
+        if !keep("gamma") {
+            section.gamma.clear();
+        }
+        if !keep("top_n") {
+            section.top_n.clear();
+        }
+        if !keep("seeds") {
+            section.seeds.clear();
+        }
+        Ok(section)
+    }
+
     /// Range checks; `states` is N.
     pub fn validate(&self, states: usize) -> Result<()> {
         check_methods("sweep.methods", &self.methods)?;

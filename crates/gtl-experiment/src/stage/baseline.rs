@@ -130,16 +130,13 @@ impl BaselineStage {
         Ok(load_model_file(shape, &dir.join("model.mpk"), device)?)
     }
 
-    /// The settings this baseline tries: every learning rate with every head start that
-    /// applies to the method (target-only starts fresh anyway, LoRA keeps the source head).
+    /// The settings this baseline tries: every learning rate with every head start
+    /// (target-only starts fresh anyway).
     pub fn settings(&self) -> Result<Vec<(f64, HeadStart)>> {
         let finetune = &self.config.finetune;
         let heads: Vec<HeadStart> = match self.finetune_method()? {
-            gtl_finetune::Method::Full | gtl_finetune::Method::LastBlocks { .. } => {
-                finetune.heads.clone()
-            }
             gtl_finetune::Method::TargetOnly => vec![HeadStart::Fresh],
-            gtl_finetune::Method::LowRank { .. } => vec![HeadStart::Source],
+            _ => finetune.heads.clone(),
         };
         Ok(finetune
             .learning_rates()
@@ -150,9 +147,10 @@ impl BaselineStage {
 
     /// The network the method starts training from: a fresh initialisation or a copy of
     /// `source` (with a fresh final norm and head when `head` is [`HeadStart::Fresh`]),
-    /// frozen as the method requires. Every random draw (the fresh weights, the adapters of
-    /// LoRA) comes from the backend generator seeded with `finetune.training.seed`, so a
-    /// baseline does not depend on what ran before it.
+    /// frozen as the method requires; a fresh head and final norm always train (also under
+    /// LoRA, which freezes the rest but its adapters). Every random draw (the fresh weights,
+    /// the adapters of LoRA) comes from the backend generator seeded with
+    /// `finetune.training.seed`, so a baseline does not depend on what ran before it.
     pub fn initial_model<B: AutodiffBackend>(
         &self,
         source: Option<&DenoiserNet<B>>,
@@ -174,17 +172,21 @@ impl BaselineStage {
         seeded::<B, _>(device, self.config.finetune.training.seed, || {
             // Only what is drawn fresh consumes the generator (LoRA's adapters, drawn next,
             // must not depend on the head setting of other methods).
-            let model = match start {
-                Some(mut model) if head == HeadStart::Fresh => {
+            let (model, fresh_head) = match start {
+                Some(model) if head == HeadStart::Fresh => {
                     let fresh = net.init(device);
-                    model.head = fresh.head;
-                    model.trunk.final_norm = fresh.trunk.final_norm;
-                    model
+                    (model, Some((fresh.head, fresh.trunk.final_norm)))
                 }
-                Some(model) => model,
-                None => net.init(device),
+                Some(model) => (model, None),
+                None => (net.init(device), None),
             };
-            Ok(freeze_for(model, method)?)
+            // Swapped in after freezing, so that they train whatever the method freezes.
+            let mut model = freeze_for(model, method)?;
+            if let Some((head, final_norm)) = fresh_head {
+                model.head = head;
+                model.trunk.final_norm = final_norm;
+            }
+            Ok(model)
         })
     }
 }
