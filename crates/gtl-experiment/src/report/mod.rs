@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 pub use dna_scores::{DnaEvaluator, DnaReference, DnaScores, SPECTRUM_KS};
 pub use plots::{TARGET_SIZE_AXIS, plots};
-pub use tables::{comparisons, ratio_summary, results_table, search_table, stage_table};
+pub use tables::{
+    EXACT_TARGET_ROW, comparisons, ratio_summary, results_table, search_table, stage_table,
+};
 pub use text::report_text;
 pub use text_scores::{TextEvaluator, TextReference, TextScores};
 
