@@ -121,32 +121,20 @@ impl SweepSection {
                 Self::AXES
             )));
         }
-        let keep = |axis: &str| axes.iter().any(|a| a == axis);
+        fn keep<T>(axes: &[String], axis: &str, values: &mut Vec<T>) {
+            if !axes.iter().any(|a| a == axis) {
+                values.clear();
+            }
+        }
         let mut section = self.clone();
-        if !keep("target_sizes") {
-            section.target_sizes.clear();
-        }
-        if !keep("target_diag") {
-            section.target_diag.clear();
-        }
-        if !keep("mixture") {
-            section.mixture.clear();
-        }
-        if !keep("extra_states") {
-            section.extra_states.clear();
-        }
-        if !keep("overlap") {
-            section.overlap.clear();
-        }
-        if !keep("gamma") {
-            section.gamma.clear();
-        }
-        if !keep("top_n") {
-            section.top_n.clear();
-        }
-        if !keep("seeds") {
-            section.seeds.clear();
-        }
+        keep(axes, "target_sizes", &mut section.target_sizes);
+        keep(axes, "target_diag", &mut section.target_diag);
+        keep(axes, "mixture", &mut section.mixture);
+        keep(axes, "extra_states", &mut section.extra_states);
+        keep(axes, "overlap", &mut section.overlap);
+        keep(axes, "gamma", &mut section.gamma);
+        keep(axes, "top_n", &mut section.top_n);
+        keep(axes, "seeds", &mut section.seeds);
         Ok(section)
     }
 
