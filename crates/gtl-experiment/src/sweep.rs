@@ -592,6 +592,14 @@ pub fn run<B: AutodiffBackend>(
     }
     text.push_str("\n## Every setting and method\n\n");
     text.push_str(&results_table(&metrics).to_markdown(3));
+    let gammas = report::gamma_table(&metrics);
+    if !gammas.rows.is_empty() {
+        text.push_str(
+            "\n## γ fitted on the target data\n\nEvery setting's γ grid as in the experiment's \
+             report (the samples' columns score each γ's own samples against the chains).\n\n",
+        );
+        text.push_str(&gammas.to_markdown(4));
+    }
     text.push_str("\n## Time per stage\n\n");
     text.push_str(&stage_table(&metrics).to_markdown(1));
     write_atomically(&run_dir.join("report.md"), text.as_bytes())?;
@@ -737,6 +745,7 @@ mod tests {
                 scores: scores(exact),
                 sequences: stats(0.5),
             }),
+            gamma_samples: vec![],
         }
     }
 

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 pub use dna_scores::{DnaEvaluator, DnaReference, DnaScores, SPECTRUM_KS};
 pub use plots::{TARGET_SIZE_AXIS, plots};
 pub use tables::{
-    EXACT_TARGET_ROW, comparisons, ratio_summary, results_table, search_table, stage_table,
+    EXACT_TARGET_ROW, comparisons, gamma_table, ratio_summary, results_table, search_table,
+    stage_table,
 };
 pub use text::report_text;
 pub use text_scores::{TextEvaluator, TextReference, TextScores};
@@ -123,6 +124,22 @@ pub struct SettingResult {
     /// methods: the NLL and memorisation a perfect sampler shows (Markov tasks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact_target: Option<ExactTargetReference>,
+    /// The γ fit's samples at every γ of the grid, scored (Markov tasks with the samples
+    /// criterion).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gamma_samples: Vec<GammaSamples>,
+}
+
+/// The γ fit's own samples at one γ, scored against the chains like the methods (Markov
+/// tasks): whether the γ the n-gram criterion picks matches the target beyond its n-grams.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GammaSamples {
+    /// The guidance strength.
+    pub gamma: f64,
+    /// Their scores against the chains.
+    pub scores: MarkovScores,
+    /// Their memorisation and diversity against the target training set.
+    pub sequences: SequenceStats,
 }
 
 /// The scores of exact target-chain samples at one setting.
@@ -326,6 +343,34 @@ fn setting_result(
         }
         None => None,
     };
+    let gamma_fit: Option<GammaChoice> = stages.gamma.map(|g| executed.summary(g)).transpose()?;
+    let gamma_samples = match (&data.chains, stages.gamma, &gamma_fit) {
+        (
+            Some(_),
+            Some(g),
+            Some(GammaChoice {
+                samples: Some(fit), ..
+            }),
+        ) => {
+            let folder = executed.dir(g).join("fit-samples");
+            let mut scored = Vec::new();
+            for &gamma in &fit.gammas {
+                let path = folder.join(format!("gamma-{gamma}.jsonl"));
+                if !path.exists() {
+                    continue; // a fit stage from before the samples were kept
+                }
+                let samples = read_samples(&path, Some(c.length()), Some(c.num_tokens()?))?;
+                let (scores, sequences, _) = score_samples(&data, None, &samples, c.length())?;
+                scored.push(GammaSamples {
+                    gamma,
+                    scores: scores.expect("a Markov task has scores"),
+                    sequences,
+                });
+            }
+            scored
+        }
+        _ => Vec::new(),
+    };
     Ok(SettingResult {
         label: setting.label.clone(),
         axis: setting.axis.clone(),
@@ -344,7 +389,8 @@ fn setting_result(
                 None => Vec::new(),
             },
         },
-        gamma_fit: stages.gamma.map(|g| executed.summary(g)).transpose()?,
+        gamma_fit,
+        gamma_samples,
         text_reference: evaluator.map(|e| e.reference()).transpose()?,
         dna_reference,
         exact_target,

@@ -264,7 +264,7 @@ pub fn ratio_summary(metrics: &Metrics) -> Table {
 
 /// Each setting's γ grid scores (the samples column only when a setting used the samples
 /// criterion).
-pub(super) fn gamma_table(metrics: &Metrics) -> Table {
+pub fn gamma_table(metrics: &Metrics) -> Table {
     let by_samples = metrics
         .settings
         .iter()
@@ -272,6 +272,14 @@ pub(super) fn gamma_table(metrics: &Metrics) -> Table {
     let mut columns = vec!["setting", "γ", "held-out log-likelihood"];
     if by_samples {
         columns.push("samples n-gram log-likelihood");
+    }
+    let scored = metrics.settings.iter().any(|s| !s.gamma_samples.is_empty());
+    if scored {
+        columns.extend([
+            "samples' mean diagonal",
+            "samples' NLL target",
+            "samples memorised",
+        ]);
     }
     columns.push("chosen");
     let mut table = Table::new(columns);
@@ -291,6 +299,16 @@ pub(super) fn gamma_table(metrics: &Metrics) -> Table {
                     Some(samples) => samples.log_likelihood[i].into(),
                     None => "–".into(),
                 });
+            }
+            if scored {
+                match s.gamma_samples.iter().find(|x| x.gamma == g) {
+                    Some(x) => row.extend([
+                        x.scores.mean_diagonal.into(),
+                        x.scores.nll_target.into(),
+                        x.sequences.memorised.into(),
+                    ]),
+                    None => row.extend([Cell::Missing, Cell::Missing, Cell::Missing]),
+                }
             }
             row.push((if chosen == Some(g) { "yes" } else { "" }).into());
             table.push(row);

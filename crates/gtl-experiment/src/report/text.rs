@@ -94,7 +94,7 @@ pub fn report_text(config: &ExperimentConfig, metrics: &Metrics, plots: &[String
         text.push_str(&ratio_summary(metrics).to_markdown(2));
     }
     if metrics.settings.iter().any(|s| s.gamma_fit.is_some()) {
-        text.push_str("\n## γ fitted on the target data\n\nHeld-out log-likelihood: mean log-probability of the true token under the guided one-position conditional (source denoiser × learned ratio^γ, all N candidates) on masked validation sequences (higher is better). Samples n-gram log-likelihood: mean log-probability per token of every target training and validation sequence under a Witten–Bell n-gram model (order guidance.fit_order) of gtl's own samples at that γ (higher is better). The `guidance.fit_criterion` column chose the γ that drives gtl and exact-guidance.\n\n");
+        text.push_str("\n## γ fitted on the target data\n\nHeld-out log-likelihood: mean log-probability of the true token under the guided one-position conditional (source denoiser × learned ratio^γ, all N candidates) on masked validation sequences (higher is better). Samples n-gram log-likelihood: mean log-probability per token of every target training and validation sequence under a Witten–Bell n-gram model (order guidance.fit_order) of gtl's own samples at that γ (higher is better). The `guidance.fit_criterion` column chose the γ that drives gtl and exact-guidance. On a Markov task the samples' columns score each γ's samples like the methods (mean diagonal, NLL per token under the target chain, share that copies a target training sequence): what the n-gram criterion does not see.\n\n");
         text.push_str(&gamma_table(metrics).to_markdown(4));
     }
     let search = search_table(metrics);
