@@ -424,6 +424,40 @@ fn a_gamma_fit_by_samples_drives_the_learned_ratio_samplers() {
     gtl_experiment::report::write(&config, &executed, &run_dir).unwrap();
     let report = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
     assert!(report.contains("samples n-gram log-likelihood"), "{report}");
+    assert!(report.contains("samples' NLL target"), "{report}");
+    // Each γ's samples scored from its own file: the mean diagonal of their transition
+    // counts, row-normalised (a state never left counts 1/N), counted here.
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    let scored = metrics["settings"][0]["gamma_samples"].as_array().unwrap();
+    assert_eq!(scored.len(), 3);
+    let states = config.num_tokens().unwrap();
+    for (entry, g) in scored.iter().zip(["0", "1", "3"]) {
+        assert_eq!(entry["gamma"].as_f64().unwrap(), g.parse::<f64>().unwrap());
+        let file = executed
+            .dir(gamma)
+            .join(format!("fit-samples/gamma-{g}.jsonl"));
+        let mut counts = vec![vec![0.0f64; states]; states];
+        for line in std::fs::read_to_string(&file).unwrap().lines() {
+            let tokens: Vec<usize> = serde_json::from_str(line).unwrap();
+            for pair in tokens.windows(2) {
+                counts[pair[0]][pair[1]] += 1.0;
+            }
+        }
+        let diagonal = (0..states)
+            .map(|i| match counts[i].iter().sum::<f64>() {
+                0.0 => 1.0 / states as f64,
+                total => counts[i][i] / total,
+            })
+            .sum::<f64>()
+            / states as f64;
+        let got = entry["scores"]["mean_diagonal"].as_f64().unwrap();
+        assert!(
+            (got - diagonal).abs() < 1e-9,
+            "γ = {g}: {got} vs {diagonal}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&runs);
 }
 
