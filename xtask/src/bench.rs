@@ -119,7 +119,7 @@ fn guidance(args: GuidanceBenchArgs) -> Result<()> {
     };
     let bench = match &args.config {
         Some(path) => {
-            let config = crate::load_config(Some(path))?;
+            let config = crate::load_config(Some(path), &[])?;
             let ratio = if config.ratio.needs_clean_classifier() {
                 config.ratio.model.clone()
             } else {

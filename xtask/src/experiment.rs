@@ -69,7 +69,7 @@ impl BackendTask for Experiment {
 }
 
 fn execute(args: ExperimentArgs, sweep: bool, axes: &[String]) -> Result<()> {
-    let mut config = load_config(args.config.as_deref())?;
+    let mut config = load_config(args.config.as_deref(), &args.run.overrides)?;
     if !axes.is_empty() {
         config.sweep = config.sweep.only(axes)?;
     }

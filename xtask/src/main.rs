@@ -115,6 +115,11 @@ pub struct RunArgs {
     /// runs on the first. On the CPU backends each index is the CPU: `0,1` is two workers.
     #[arg(long, alias = "device", value_delimiter = ',', default_value = "0")]
     pub devices: Vec<usize>,
+    /// Override a config key, `--set key=value` (repeatable): a dotted key and a TOML value,
+    /// e.g. `--set finetune.learning_rates='[1e-3]' --set experiment.target_sizes='[10, 50]'`;
+    /// checked like the file.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
 }
 
 impl RunArgs {
@@ -128,11 +133,17 @@ impl RunArgs {
     }
 }
 
-/// Loads `path`, or the embedded configs/markov-default.toml.
-pub fn load_config(path: Option<&Path>) -> Result<ExperimentConfig> {
+/// Loads `path`, or the embedded configs/markov-default.toml, with `overrides` (`key=value`)
+/// applied.
+pub fn load_config(path: Option<&Path>, overrides: &[String]) -> Result<ExperimentConfig> {
     Ok(match path {
-        Some(path) => ExperimentConfig::load(path)?,
-        None => ExperimentConfig::default_config()
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            ExperimentConfig::parse_with(&text, overrides)
+                .with_context(|| format!("{}", path.display()))?
+        }
+        None => ExperimentConfig::parse_with(gtl_experiment::config::DEFAULT_CONFIG, overrides)
             .context("the embedded configs/markov-default.toml")?,
     })
 }

@@ -52,7 +52,7 @@ impl BackendTask for RatioStudy {
 /// `ratio-study`.
 pub fn run(args: RatioStudyArgs) -> Result<()> {
     let task = RatioStudy {
-        config: load_config(args.config.as_deref())?,
+        config: load_config(args.config.as_deref(), &args.run.overrides)?,
         sizes: args.sizes,
         options: args.run.options(),
     };
@@ -119,7 +119,7 @@ impl BackendTask for LossStudyTask {
 /// `loss-study`.
 pub fn run_losses(args: LossStudyArgs) -> Result<()> {
     let task = LossStudyTask {
-        config: load_config(args.config.as_deref())?,
+        config: load_config(args.config.as_deref(), &args.run.overrides)?,
         processes: args.processes,
         losses: args.losses,
         seeds: args.seeds,

@@ -47,7 +47,7 @@ impl BackendTask for Train {
 /// `train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let task = Train {
-        config: load_config(args.config.as_deref())?,
+        config: load_config(args.config.as_deref(), &args.run.overrides)?,
         stage: args.stage,
         options: args.run.options(),
     };

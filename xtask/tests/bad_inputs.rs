@@ -61,6 +61,21 @@ fn bad_command_lines_are_refused_before_any_work() {
     );
     refused(
         &dir,
+        &["experiment", "--set", "finetune.heads=[fresh]"],
+        "override `finetune.heads=[fresh]`: the value is not a TOML value",
+    );
+    refused(
+        &dir,
+        &["experiment", "--set", "finetune.learning_rates=[2.0]"],
+        "finetune.learning_rates",
+    );
+    refused(
+        &dir,
+        &["sweep", "--axes", "seed"],
+        "sweep axis \"seed\" does not exist",
+    );
+    refused(
+        &dir,
         &["oracle-convergence", "--states", "100000", "--length", "1"],
         "states = 100000: must be at most 4096",
     );

@@ -93,6 +93,25 @@ impl ExperimentConfig {
         })
     }
 
+    /// Parses and validates TOML text after applying `overrides`, each `key=value` with `key`
+    /// a dotted path (`finetune.learning_rates`, `experiment.target_sizes`) and `value` a TOML
+    /// value (`[1e-3, 3e-3]`, `"fresh"`, `800`, `true`); the result is checked like a file
+    /// (unknown keys rejected, ranges validated). No overrides: [`ExperimentConfig::parse`].
+    pub fn parse_with(text: &str, overrides: &[String]) -> Result<Self> {
+        if overrides.is_empty() {
+            return Self::parse(text);
+        }
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            ExperimentError::config(format!("the configuration: {}", e.message().trim()))
+        })?;
+        for item in overrides {
+            apply_override(&mut table, item)?;
+        }
+        let text = toml::to_string(&table)
+            .map_err(|e| ExperimentError::config(format!("the overridden configuration: {e}")))?;
+        Self::parse(&text)
+    }
+
     /// Parses and validates TOML text.
     pub fn parse(text: &str) -> Result<Self> {
         let config: ExperimentConfig = from_toml(text)?;
@@ -458,6 +477,41 @@ pub fn serde_name<T: Serialize>(value: &T) -> String {
 }
 
 /// Deserialises TOML text; errors name the line and the key path.
+/// Sets `key=value` (see [`ExperimentConfig::parse_with`]) in `table`, creating the tables on
+/// the path.
+fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
+    let bad = |why: &str| ExperimentError::config(format!("override `{item}`: {why}"));
+    let (key, raw) = item
+        .split_once('=')
+        .ok_or_else(|| bad("expected key=value, e.g. finetune.learning_rates=[1e-3]"))?;
+    let (key, raw) = (key.trim(), raw.trim());
+    let mut wrapper: toml::Table = format!("value = {raw}").parse().map_err(|_| {
+        bad("the value is not a TOML value (quote strings: heads=[\"fresh\"], loss=\"cedd\")")
+    })?;
+    let value = wrapper.remove("value").ok_or_else(|| bad("no value"))?;
+    let segments: Vec<&str> = key.split('.').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(bad("the key must be a dotted path of names"));
+    }
+    let (last, path) = segments
+        .split_last()
+        .expect("split gives one segment at least");
+    let mut current = table;
+    for (i, segment) in path.iter().enumerate() {
+        let entry = current
+            .entry(segment.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry.as_table_mut().ok_or_else(|| {
+            bad(&format!(
+                "`{}` is a value, not a table",
+                segments[..=i].join(".")
+            ))
+        })?;
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
 fn from_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     let line_of = |span: Option<std::ops::Range<usize>>| {
         span.map_or(0, |s| {

@@ -428,3 +428,43 @@ fn dna_configs_load_and_their_keys_are_checked() {
         assert!(err.contains(expected), "{from} -> {to}: {err}");
     }
 }
+
+/// `key=value` overrides land where their dotted key says, are validated like a file, and a
+/// malformed override is refused with the override in the message.
+#[test]
+fn overrides_replace_keys_and_are_validated() {
+    let set = |items: &[&str]| {
+        let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+        ExperimentConfig::parse_with(DEFAULT, &items)
+    };
+    let config = set(&[
+        "finetune.learning_rates = [1e-4]",
+        "experiment.target_sizes=[10, 50]",
+        "guidance.gamma_grid=[1.0, 2.0]",
+        "sweep.seeds=[]",
+        "name=\"other\"",
+    ])
+    .unwrap();
+    assert_eq!(config.finetune.learning_rates, [1e-4]);
+    assert_eq!(config.experiment.target_sizes, [10, 50]);
+    assert_eq!(config.guidance.gamma_grid, [1.0, 2.0]);
+    assert!(config.sweep.seeds.is_empty());
+    assert_eq!(config.name, "other");
+    let default = ExperimentConfig::parse(DEFAULT).unwrap();
+    assert_eq!(config.denoiser, default.denoiser, "untouched sections stay");
+    assert_eq!(set(&[]).unwrap(), default);
+    for (items, message) in [
+        (
+            &["finetune.learning_rates=[2.0]"][..],
+            "finetune.learning_rates",
+        ),
+        (&["finetune.learning_rate=1e-3"][..], "learning_rate"),
+        (&["finetune.heads=[fresh]"][..], "not a TOML value"),
+        (&["finetune"][..], "expected key=value"),
+        (&["name.inner=1"][..], "`name` is a value"),
+        (&["finetune..heads=[]"][..], "dotted path"),
+    ] {
+        let error = set(items).unwrap_err().to_string();
+        assert!(error.contains(message), "{items:?}: {error}");
+    }
+}
