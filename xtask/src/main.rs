@@ -137,12 +137,7 @@ impl RunArgs {
 /// applied.
 pub fn load_config(path: Option<&Path>, overrides: &[String]) -> Result<ExperimentConfig> {
     Ok(match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            ExperimentConfig::parse_with(&text, overrides)
-                .with_context(|| format!("{}", path.display()))?
-        }
+        Some(path) => ExperimentConfig::load_with(path, overrides)?,
         None => ExperimentConfig::parse_with(gtl_experiment::config::DEFAULT_CONFIG, overrides)
             .context("the embedded configs/markov-default.toml")?,
     })

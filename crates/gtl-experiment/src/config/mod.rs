@@ -86,8 +86,14 @@ impl ExperimentConfig {
 
     /// Reads and validates a TOML file.
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_with(path, &[])
+    }
+
+    /// Reads a TOML file, applies `overrides` ([`ExperimentConfig::parse_with`]) and
+    /// validates the result; errors name the file.
+    pub fn load_with(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::io(path, e))?;
-        Self::parse(&text).map_err(|e| ExperimentError::Format {
+        Self::parse_with(&text, overrides).map_err(|e| ExperimentError::Format {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
@@ -476,7 +482,6 @@ pub fn serde_name<T: Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Deserialises TOML text; errors name the line and the key path.
 /// Sets `key=value` (see [`ExperimentConfig::parse_with`]) in `table`, creating the tables on
 /// the path.
 fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
@@ -512,6 +517,7 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
     Ok(())
 }
 
+/// Deserialises TOML text; errors name the line and the key path.
 fn from_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     let line_of = |span: Option<std::ops::Range<usize>>| {
         span.map_or(0, |s| {
