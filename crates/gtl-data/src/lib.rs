@@ -43,7 +43,7 @@ pub use corpus::{Document, Domain, category_has_prefix, normalize_whitespace};
 pub use error::DataError;
 pub use fasta::{FastaReader, FastaRecord, read_fasta};
 pub use jsonl::{read_domain, read_jsonl, read_shards, shard_paths};
-pub use nucleotide::{Ambiguity, DnaWindow, NucleotideVocab, Placement};
+pub use nucleotide::{Ambiguity, DnaWindow, Motif, NucleotideVocab, Placement};
 pub use pack::{Window, pack};
 pub use snapshot::read_arxiv_snapshot;
 pub use split::{

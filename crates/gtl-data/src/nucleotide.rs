@@ -26,14 +26,88 @@ pub enum Ambiguity {
     Resample,
 }
 
+/// A fixed base pattern in IUPAC codes, such as the 16S primer 515F `GTGCCAGCMGCCGCGGTAA`.
+/// It matches where every base of the sequence is one its code allows; an ambiguity code in
+/// the sequence matches nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Motif {
+    pattern: String,
+    /// Per position, a bit per allowed base (bit b: base id b).
+    allowed: Vec<u8>,
+}
+
+impl Motif {
+    /// The motif of an IUPAC pattern (case-insensitive, `U` as `T`); at least one code.
+    pub fn new(pattern: &str) -> Result<Self, DataError> {
+        if pattern.is_empty() {
+            return Err(DataError::parameter(
+                "motif",
+                "\"\"",
+                "at least one IUPAC code",
+            ));
+        }
+        let allowed = pattern
+            .chars()
+            .enumerate()
+            .map(|(position, c)| {
+                let bases = allowed_bases(c).ok_or(DataError::InvalidBase { base: c, position })?;
+                Ok(bases.iter().fold(0u8, |mask, &b| mask | (1 << b)))
+            })
+            .collect::<Result<_, DataError>>()?;
+        Ok(Self {
+            pattern: pattern.to_ascii_uppercase(),
+            allowed,
+        })
+    }
+
+    /// The pattern, upper case.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Its length in bases.
+    pub fn len(&self) -> usize {
+        self.allowed.len()
+    }
+
+    /// Always false: a motif has at least one base.
+    pub fn is_empty(&self) -> bool {
+        self.allowed.is_empty()
+    }
+
+    /// The offset of its first match in `sequence` (upper or lower case), if any.
+    pub fn find(&self, sequence: &str) -> Option<usize> {
+        let bases: Vec<u8> = sequence
+            .chars()
+            .map(|c| match allowed_bases(c) {
+                Some([single]) => 1 << single,
+                _ => 0,
+            })
+            .collect();
+        bases
+            .windows(self.len())
+            .position(|at| at.iter().zip(&self.allowed).all(|(b, a)| b & a != 0))
+    }
+}
+
 /// Where windows start in a sequence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Placement {
     /// Windows at offsets 0, s, 2s, ... (in bases) while they fit; s ≥ 1.
     Stride(usize),
     /// This many windows per record at offsets drawn uniformly from those that fit, by a
     /// generator seeded from the seed and the record id.
     RandomCrops(usize),
+    /// One window starting `offset` bases after the end of the motif's first match (none
+    /// when the motif is absent or the window would run past the sequence): windows of
+    /// different records then cover the same region of an aligned gene, such as the V4
+    /// region of 16S after the primer 515F.
+    Anchored {
+        /// The motif that marks the region.
+        motif: Motif,
+        /// Bases between the motif's end and the window's start.
+        offset: usize,
+    },
 }
 
 /// A window of tokens cut from one record.
@@ -143,7 +217,7 @@ impl NucleotideVocab {
         &self,
         record: &FastaRecord,
         length: usize,
-        placement: Placement,
+        placement: &Placement,
         seed: u64,
     ) -> Result<Vec<DnaWindow>, DataError> {
         if length == 0 {
@@ -160,13 +234,19 @@ impl NucleotideVocab {
             Placement::Stride(0) => {
                 return Err(DataError::parameter("stride", 0, "at least 1"));
             }
-            Placement::Stride(stride) => (0..=last_start).step_by(stride).collect(),
+            Placement::Stride(stride) => (0..=last_start).step_by(*stride).collect(),
             Placement::RandomCrops(count) => {
                 let mut rng = ChaCha8Rng::seed_from_u64(stable_hash(seed, "crop", &record.id));
-                (0..count)
+                (0..*count)
                     .map(|_| rng.random_range(0..=last_start))
                     .collect()
             }
+            Placement::Anchored { motif, offset } => motif
+                .find(&record.sequence)
+                .map(|start| start + motif.len() + offset)
+                .filter(|&start| start <= last_start)
+                .into_iter()
+                .collect(),
         };
         Ok(offsets
             .into_iter()
@@ -300,7 +380,7 @@ mod tests {
         let vocab = NucleotideVocab::default();
         assert_eq!(vocab.encode("ACYT", &mut rng()).unwrap(), None);
         let windows = vocab
-            .windows(&record("ACGTACGTRACGTACG"), 4, Placement::Stride(4), 0)
+            .windows(&record("ACGTACGTRACGTACG"), 4, &Placement::Stride(4), 0)
             .unwrap();
         let offsets: Vec<usize> = windows.iter().map(|w| w.offset).collect();
         assert_eq!(offsets, [0, 4, 12], "the window at 8 holds R");
@@ -311,10 +391,10 @@ mod tests {
         let vocab = NucleotideVocab::new(1, Ambiguity::Resample).unwrap();
         let sequence = "Y".repeat(200) + &"N".repeat(400);
         let first = vocab
-            .windows(&record(&sequence), 600, Placement::Stride(1), 9)
+            .windows(&record(&sequence), 600, &Placement::Stride(1), 9)
             .unwrap();
         let again = vocab
-            .windows(&record(&sequence), 600, Placement::Stride(1), 9)
+            .windows(&record(&sequence), 600, &Placement::Stride(1), 9)
             .unwrap();
         assert_eq!(
             first, again,
@@ -329,7 +409,7 @@ mod tests {
             assert!(tokens[200..].contains(&base), "N never became base {base}");
         }
         let other = vocab
-            .windows(&record(&sequence), 600, Placement::Stride(1), 10)
+            .windows(&record(&sequence), 600, &Placement::Stride(1), 10)
             .unwrap();
         assert_ne!(first, other, "the seed must matter");
     }
@@ -338,7 +418,7 @@ mod tests {
     fn stride_and_random_crops_give_full_windows() {
         let vocab = NucleotideVocab::new(2, Ambiguity::DropWindow).unwrap();
         let seq = record(&"ACGTTGCA".repeat(5)); // 40 bases
-        let strided = vocab.windows(&seq, 4, Placement::Stride(8), 0).unwrap();
+        let strided = vocab.windows(&seq, 4, &Placement::Stride(8), 0).unwrap();
         let offsets: Vec<usize> = strided.iter().map(|w| w.offset).collect();
         assert_eq!(offsets, [0, 8, 16, 24, 32]);
         assert!(
@@ -347,14 +427,14 @@ mod tests {
                 .all(|w| w.tokens.len() == 4 && w.record_id == "r1")
         );
         let crops = vocab
-            .windows(&seq, 4, Placement::RandomCrops(50), 1)
+            .windows(&seq, 4, &Placement::RandomCrops(50), 1)
             .unwrap();
         assert_eq!(crops.len(), 50);
         assert!(crops.iter().all(|w| w.offset <= 32 && w.tokens.len() == 4));
         assert_eq!(
             crops,
             vocab
-                .windows(&seq, 4, Placement::RandomCrops(50), 1)
+                .windows(&seq, 4, &Placement::RandomCrops(50), 1)
                 .unwrap()
         );
         let seq_text = &seq.sequence;
@@ -365,11 +445,44 @@ mod tests {
         );
         assert!(
             vocab
-                .windows(&seq, 21, Placement::Stride(1), 0)
+                .windows(&seq, 21, &Placement::Stride(1), 0)
                 .unwrap()
                 .is_empty()
         );
-        assert!(vocab.windows(&seq, 4, Placement::Stride(0), 0).is_err());
+        assert!(vocab.windows(&seq, 4, &Placement::Stride(0), 0).is_err());
+    }
+
+    #[test]
+    fn anchored_windows_start_after_the_motifs_first_match() {
+        let vocab = NucleotideVocab::default();
+        // GCMG matches GCAG (M = A or C) at 6; the later GCCG is a second match.
+        let seq = record("TTTTTTGCAGACGTACGTGCCGTT");
+        let motif = Motif::new("gcmg").unwrap();
+        assert_eq!((motif.pattern(), motif.len()), ("GCMG", 4));
+        assert_eq!(motif.find(&seq.sequence), Some(6));
+        let anchored = |offset, length| {
+            let placement = Placement::Anchored {
+                motif: motif.clone(),
+                offset,
+            };
+            vocab.windows(&seq, length, &placement, 0).unwrap()
+        };
+        let windows = anchored(2, 4);
+        assert_eq!(windows.len(), 1);
+        assert_eq!(windows[0].offset, 12);
+        assert_eq!(vocab.decode(&windows[0].tokens).unwrap(), "GTAC");
+        assert_eq!(
+            anchored(0, 14)[0].offset,
+            10,
+            "a window ending at the last base fits"
+        );
+        assert!(anchored(0, 15).is_empty(), "one base too long");
+        // An ambiguity code in the sequence matches nothing, even N against N.
+        assert_eq!(Motif::new("NCAG").unwrap().find("NCAGT"), None);
+        assert_eq!(Motif::new("ACGT").unwrap().find("AAAA"), None);
+        assert!(Motif::new("").is_err());
+        let err = Motif::new("ACXT").unwrap_err().to_string();
+        assert!(err.starts_with("base 'X' at position 2"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use gtl_data::{
-    Ambiguity, FastaReader, NucleotideVocab, Placement, Splitter, TaxonFilter, rank, read_fasta,
+    Ambiguity, FastaReader, Motif, NucleotideVocab, Placement, Splitter, TaxonFilter, rank,
+    read_fasta,
 };
 
 fn fasta_path(test: &str) -> Option<PathBuf> {
@@ -120,7 +121,7 @@ fn windows_of_128_bases_under_each_ambiguity_policy() {
         let mut windows = 0;
         for record in &records {
             for window in vocab
-                .windows(record, 128, Placement::Stride(128), 3)
+                .windows(record, 128, &Placement::Stride(128), 3)
                 .unwrap()
             {
                 assert_eq!(window.tokens.len(), 128);
@@ -152,4 +153,61 @@ fn windows_of_128_bases_under_each_ambiguity_policy() {
         (0.05..0.15).contains(&dropped),
         "dropped fraction {dropped}"
     );
+}
+
+/// Windows anchored after the V4 primer 515F: per phylum, the sequences holding the primer
+/// (counted with Python's `re` on the same file, each IUPAC code as a character class), and
+/// every window starting right after a match that no earlier position gives, checked here
+/// base by base with an IUPAC table of the test's own.
+#[test]
+fn windows_anchored_after_the_515f_primer() {
+    let Some(path) = fasta_path("windows_anchored_after_the_515f_primer") else {
+        return;
+    };
+    const PRIMER: &str = "GTGCCAGCMGCCGCGGTAA";
+    let matches_at = |sequence: &[u8], at: usize| {
+        PRIMER.bytes().enumerate().all(|(i, code)| {
+            let base = sequence[at + i];
+            match code {
+                b'M' => base == b'A' || base == b'C',
+                _ => base == code,
+            }
+        })
+    };
+    let records = read_fasta(&path).unwrap();
+    let placement = Placement::Anchored {
+        motif: Motif::new(PRIMER).unwrap(),
+        offset: 0,
+    };
+    let vocab = NucleotideVocab::default();
+    let mut with_primer: HashMap<&str, usize> = HashMap::new();
+    let mut windows: HashMap<&str, usize> = HashMap::new();
+    for record in &records {
+        let phylum = record.taxon(rank::PHYLUM).unwrap_or("?");
+        let sequence = record.sequence.as_bytes();
+        let first = (0..=sequence.len() - PRIMER.len()).find(|&at| matches_at(sequence, at));
+        *with_primer.entry(phylum).or_default() += usize::from(first.is_some());
+        let cut = vocab.windows(record, 128, &placement, 0).unwrap();
+        assert!(cut.len() <= 1, "{}: one window per sequence", record.id);
+        if let Some(window) = cut.first() {
+            assert_eq!(Some(window.offset - PRIMER.len()), first, "{}", record.id);
+            assert_eq!(
+                vocab.decode(&window.tokens).unwrap(),
+                record.sequence[window.offset..window.offset + 128]
+            );
+            *windows.entry(phylum).or_default() += 1;
+        }
+    }
+    for (phylum, expected) in [
+        ("Proteobacteria", 1_884),
+        ("Firmicutes", 1_146),
+        ("Actinobacteria", 1_131),
+        ("Bacteroidetes", 324),
+    ] {
+        assert_eq!(with_primer[phylum], expected, "{phylum}");
+        // Windows holding an ambiguity code are dropped; most are kept.
+        let kept = windows[phylum] as f64 / expected as f64;
+        eprintln!("{phylum}: {expected} sequences hold 515F, {kept:.3} of them give a window");
+        assert!(kept > 0.9, "{phylum}: {kept}");
+    }
 }

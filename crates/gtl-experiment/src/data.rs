@@ -115,7 +115,7 @@ impl TaskData {
     }
 
     /// The windows of a DNA task: training windows `dna.stride` bases apart, held-out
-    /// windows side by side (at most `dna.eval_windows` of each split, evenly spread).
+    /// windows side by side, or one window per sequence after `dna.anchor` (at most `dna.eval_windows` of each split, evenly spread).
     pub fn dna(config: &ExperimentConfig) -> Result<Self> {
         let Task::Dna(spec) = config.task() else {
             return Err(ExperimentError::config("TaskData::dna needs a DNA task"));
@@ -140,7 +140,7 @@ impl TaskData {
         data.require_windows(|name| {
             format!(
                 "dna: the {name} sequences give no window of dna.length = {} bases without \
-                 an ambiguity code",
+                 an ambiguity code (and after dna.anchor, when it is set)",
                 spec.length
             )
         })?;

@@ -6,8 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use gtl_data::{
-    Ambiguity, FastaReader, FastaRecord, NucleotideVocab, Placement, Splitter, TaxonFilter,
-    stable_hash,
+    Ambiguity, FastaReader, FastaRecord, NucleotideVocab, Splitter, TaxonFilter, stable_hash,
 };
 
 use crate::config::DnaData;
@@ -137,19 +136,15 @@ fn read_records(spec: &DnaData) -> Result<Arc<DnaRecords>> {
     Ok(Arc::new(records))
 }
 
-/// The windows of `spec.length` bases of `records`, `stride` bases apart, as token ids, with
-/// `spec.ambiguity`'s handling of IUPAC codes.
+/// The windows of `spec.length` bases of `records`, `stride` bases apart or one per record
+/// after `spec.anchor`, as token ids, with `spec.ambiguity`'s handling of IUPAC codes.
 pub fn windows(records: &[FastaRecord], spec: &DnaData, stride: usize) -> Result<Vec<Vec<u32>>> {
     let vocab = NucleotideVocab::new(1, spec.ambiguity.into()).map_err(data_error)?;
+    let placement = spec.placement(stride)?;
     let mut windows = Vec::new();
     for record in records {
         let cut = vocab
-            .windows(
-                record,
-                spec.length,
-                Placement::Stride(stride),
-                spec.split_seed,
-            )
+            .windows(record, spec.length, &placement, spec.split_seed)
             .map_err(data_error)?;
         windows.extend(cut.into_iter().map(|w| w.tokens));
     }

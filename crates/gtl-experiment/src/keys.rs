@@ -87,6 +87,10 @@ fn source_dna(d: &DnaData) -> Result<String> {
         + &match d.ambiguity {
             crate::config::AmbiguityPolicy::DropWindow => String::new(),
             other => format!("ambiguity = {other:?}\n"),
+        }
+        + &match &d.anchor {
+            None => String::new(),
+            Some(anchor) => format!("anchor = {anchor:?}\nanchor_offset = {}\n", d.anchor_offset),
         })
 }
 

@@ -29,7 +29,8 @@ fn config_with_shared_data(text: &str, test: &str) -> Option<ExperimentConfig> {
 }
 
 /// The judge of the default config, trained on held-out sequences of the four phyla, on
-/// held-out real windows of 128 bases of other sequences: chance is 0.25 (balanced).
+/// held-out real windows of 128 bases (after the primer 515F) of other sequences: chance is
+/// 0.25 (balanced).
 #[test]
 fn the_phylum_judge_beats_chance_on_held_out_windows_of_the_real_file() {
     let Some(config) = config_with_shared_data(
@@ -65,8 +66,10 @@ fn the_phylum_judge_beats_chance_on_held_out_windows_of_the_real_file() {
         "{}",
         reference.judge_sequences
     );
+    // One window per scored held-out sequence that holds the primer 515F (about 2 in 5 of
+    // the quarter held out, 93 % of them with the primer).
     assert!(
-        reference.judge_windows > 2000,
+        reference.judge_windows > 300,
         "{}",
         reference.judge_windows
     );

@@ -51,7 +51,8 @@ pub struct DnaData {
     /// Bases per window L (one token per base).
     pub length: usize,
     /// Offset in bases between consecutive training windows of a sequence, in 1..=length
-    /// (held-out windows never overlap).
+    /// (held-out windows never overlap); required without `anchor`, refused with it.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub stride: usize,
     /// Share of each domain's sequences held out for validation, in [0, 0.5).
     #[serde(default = "default_validation")]
@@ -80,6 +81,19 @@ pub struct DnaData {
     /// a generator seeded by `split_seed` and the record id).
     #[serde(default, skip_serializing_if = "AmbiguityPolicy::is_default")]
     pub ambiguity: AmbiguityPolicy,
+    /// A motif in IUPAC codes that aligns the windows (e.g. the 16S primer 515F,
+    /// `"GTGCCAGCMGCCGCGGTAA"`): each sequence gives one window, starting `anchor_offset` bases
+    /// after the motif's first match, and sequences without a match give none; `stride` is
+    /// then unused. Absent: windows `stride` bases apart over the whole sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
+    /// Bases between the anchor's end and the window's start (needs `anchor`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub anchor_offset: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The experiment's choices of [`gtl_data::Ambiguity`]. gtl-data's third policy, a reserved
@@ -147,11 +161,27 @@ impl DnaData {
                 self.length
             ));
         }
-        if !(1..=self.length).contains(&self.stride) {
-            return fail(format!(
-                "dna.stride = {}: must be in 1..={} (dna.length)",
-                self.stride, self.length
-            ));
+        match (&self.anchor, self.stride) {
+            (None, 0) => {
+                return fail(format!(
+                    "dna.stride: missing; give the bases between training windows, in 1..={} \
+                     (dna.length), or dna.anchor",
+                    self.length
+                ));
+            }
+            (None, stride) if stride > self.length => {
+                return fail(format!(
+                    "dna.stride = {stride}: must be in 1..={} (dna.length)",
+                    self.length
+                ));
+            }
+            (Some(_), stride) if stride > 0 => {
+                return fail(format!(
+                    "dna.stride = {stride}: unused with dna.anchor (one window per sequence); \
+                     remove it"
+                ));
+            }
+            _ => {}
         }
         if !(0.0..0.5).contains(&self.validation_fraction) {
             return fail(format!(
@@ -165,7 +195,47 @@ impl DnaData {
                 self.test_fraction
             ));
         }
+        match &self.anchor {
+            Some(anchor) => {
+                self.anchor_motif()?;
+                if anchor.len() < 8 {
+                    return fail(format!(
+                        "dna.anchor = {anchor:?}: must be at least 8 bases (a shorter motif \
+                         matches by chance)"
+                    ));
+                }
+            }
+            None if self.anchor_offset > 0 => {
+                return fail(format!(
+                    "dna.anchor_offset = {}: needs dna.anchor",
+                    self.anchor_offset
+                ));
+            }
+            None => {}
+        }
         check_target_size("dna.target_size", self.target_size)
+    }
+
+    /// Where windows start: after `anchor` when it is set, otherwise every `stride` bases
+    /// (`stride` is the caller's: training and held-out windows use different ones).
+    pub fn placement(&self, stride: usize) -> Result<gtl_data::Placement> {
+        Ok(match self.anchor_motif()? {
+            Some(motif) => gtl_data::Placement::Anchored {
+                motif,
+                offset: self.anchor_offset,
+            },
+            None => gtl_data::Placement::Stride(stride),
+        })
+    }
+
+    fn anchor_motif(&self) -> Result<Option<gtl_data::Motif>> {
+        self.anchor
+            .as_deref()
+            .map(|anchor| {
+                gtl_data::Motif::new(anchor)
+                    .map_err(|e| ExperimentError::config(format!("dna.anchor = {anchor:?}: {e}")))
+            })
+            .transpose()
     }
 }
 

@@ -394,9 +394,19 @@ fn dna_configs_load_and_their_keys_are_checked() {
             "experiment.target_sizes = 1: must be 0",
         ),
         (
-            "stride = 64",
+            "anchor = \"GTGCCAGCMGCCGCGGTAA\"",
             "stride = 200",
             "dna.stride = 200: must be in 1..=128",
+        ),
+        (
+            "anchor = \"GTGCCAGCMGCCGCGGTAA\"",
+            "",
+            "dna.stride: missing",
+        ),
+        (
+            "length = 128",
+            "length = 128\nstride = 64",
+            "dna.stride = 64: unused with dna.anchor",
         ),
         ("length = 128", "length = 4", "dna.length = 4"),
         (
@@ -411,9 +421,24 @@ fn dna_configs_load_and_their_keys_are_checked() {
         ),
         ("top_n = 0", "top_n = 5", "guidance.top_n = 5"),
         (
-            "stride = 64",
-            "stride = 64\nambiguity = \"reserve\"",
+            "length = 128",
+            "length = 128\nambiguity = \"reserve\"",
             "dna.ambiguity: unknown variant `reserve`, expected `drop-window` or `resample`",
+        ),
+        (
+            "anchor = \"GTGCCAGCMGCCGCGGTAA\"",
+            "anchor = \"GTGCXAGCMGCC\"",
+            "dna.anchor = \"GTGCXAGCMGCC\": base 'X' at position 4",
+        ),
+        (
+            "anchor = \"GTGCCAGCMGCCGCGGTAA\"",
+            "anchor = \"GTGCCAG\"",
+            "dna.anchor = \"GTGCCAG\": must be at least 8 bases",
+        ),
+        (
+            "anchor = \"GTGCCAGCMGCCGCGGTAA\"",
+            "stride = 64\nanchor_offset = 3",
+            "dna.anchor_offset = 3: needs dna.anchor",
         ),
         (
             "[dna]",
