@@ -143,8 +143,34 @@ pub fn load_config(path: Option<&Path>, overrides: &[String]) -> Result<Experime
     })
 }
 
+/// matrixmultiply, behind burn-ndarray's matrix products, keeps one process-wide pool of
+/// `MATMUL_NUM_THREADS` threads (default: the cores), read at the first product. Stages on
+/// parallel workers each asking for every core oversubscribed the CPU: a DNA run on 2 cores
+/// spent 518 of its 4,856 CPU seconds in the kernel, mostly in `sched_yield` (docs/dna.md).
+/// When a command runs stages on several workers (`--workers`, default the cores), each
+/// product gets the cores' share of one worker; the environment's value, when set, is left
+/// alone. (rayon's kernels get the same share from the library's per-worker pools.)
+fn share_matmul_threads(command: &Command) {
+    let run = match command {
+        Command::Experiment(args) => &args.run,
+        Command::Sweep(args) => &args.experiment.run,
+        Command::Train(args) => &args.run,
+        Command::RatioStudy(args) => &args.run,
+        Command::LossStudy(args) => &args.run,
+        _ => return,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = run.workers.unwrap_or(cores).max(1);
+    if workers > 1 && std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+        // SAFETY: called from main before any thread starts.
+        unsafe { std::env::set_var("MATMUL_NUM_THREADS", (cores / workers).max(1).to_string()) };
+    }
+}
+
 fn main() {
     keep_freed_memory();
+    let cli = Cli::parse();
+    share_matmul_threads(&cli.command);
     let terminal = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -154,7 +180,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    if let Err(error) = run(Cli::parse()) {
+    if let Err(error) = run(cli) {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }

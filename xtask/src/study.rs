@@ -27,7 +27,7 @@ pub struct RatioStudyArgs {
     #[arg(long, value_delimiter = ',', default_value = "20,100,1000")]
     sizes: Vec<usize>,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 struct RatioStudy {
@@ -85,7 +85,7 @@ pub struct LossStudyArgs {
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     seeds: Vec<u64>,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 fn parse_loss(name: &str) -> Result<Loss, String> {

@@ -22,7 +22,7 @@ pub struct TrainArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 struct Train {

@@ -80,53 +80,60 @@ pub fn execute<B: AutodiffBackend>(
     observer.planned(to_run);
     let board = Mutex::new(board);
     let wake = Condvar::new();
+    let workers = workers.clamp(1, to_run.max(1));
     std::thread::scope(|scope| {
-        for _ in 0..workers.clamp(1, to_run.max(1)) {
+        for _ in 0..workers {
             scope.spawn(|| {
-                while let Some((id, outcomes)) = next_stage(&board, &wake, graph) {
-                    let node = &nodes[id];
-                    observer.started(&node.label, &node.dir);
-                    let start = Instant::now();
-                    let ctx = StageContext {
-                        dir: &node.dir,
-                        device,
-                        devices,
-                        observer,
-                        graph,
-                        outcomes: &outcomes,
-                    };
-                    let result = claim(&node.dir, &node.key)
-                        .and_then(|()| graph.run_node(id, &ctx))
-                        .and_then(|summary| {
-                            let done = Done {
-                                format: FORMAT_VERSION,
-                                label: node.label.clone(),
-                                seconds: start.elapsed().as_secs_f64(),
-                                summary,
-                            };
-                            mark_done(&node.dir, &done)?;
-                            Ok(done)
-                        });
-                    let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
-                    b.states[id] = State::Finished;
-                    match result {
-                        Ok(done) => {
-                            observer.finished(&node.label, done.seconds);
-                            b.outcomes[id] = Some(Outcome {
-                                done,
-                                cached: false,
+                let work = || {
+                    while let Some((id, outcomes)) = next_stage(&board, &wake, graph) {
+                        let node = &nodes[id];
+                        observer.started(&node.label, &node.dir);
+                        let start = Instant::now();
+                        let ctx = StageContext {
+                            dir: &node.dir,
+                            device,
+                            devices,
+                            observer,
+                            graph,
+                            outcomes: &outcomes,
+                        };
+                        let result = claim(&node.dir, &node.key)
+                            .and_then(|()| graph.run_node(id, &ctx))
+                            .and_then(|summary| {
+                                let done = Done {
+                                    format: FORMAT_VERSION,
+                                    label: node.label.clone(),
+                                    seconds: start.elapsed().as_secs_f64(),
+                                    summary,
+                                };
+                                mark_done(&node.dir, &done)?;
+                                Ok(done)
                             });
+                        let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
+                        b.states[id] = State::Finished;
+                        match result {
+                            Ok(done) => {
+                                observer.finished(&node.label, done.seconds);
+                                b.outcomes[id] = Some(Outcome {
+                                    done,
+                                    cached: false,
+                                });
+                            }
+                            Err(error) if b.failure.is_none() => {
+                                b.failure = Some(ExperimentError::Stage {
+                                    label: node.label.clone(),
+                                    reason: Box::new(error),
+                                });
+                            }
+                            Err(_) => {}
                         }
-                        Err(error) if b.failure.is_none() => {
-                            b.failure = Some(ExperimentError::Stage {
-                                label: node.label.clone(),
-                                reason: Box::new(error),
-                            });
-                        }
-                        Err(_) => {}
+                        drop(b);
+                        wake.notify_all();
                     }
-                    drop(b);
-                    wake.notify_all();
+                };
+                match worker_pool(workers) {
+                    Some(pool) => pool.install(work),
+                    None => work(),
                 }
                 wake.notify_all();
             });
@@ -167,5 +174,46 @@ fn next_stage<B: AutodiffBackend>(
             return None;
         }
         b = wake.wait(b).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// A rayon pool for one of `workers` parallel workers, holding its share of the cores: the
+/// CPU backends run their kernels on the current rayon pool, and with every worker on the
+/// global one (a thread per core) two stages on 2 cores kept four threads busy, whose
+/// spinning cost 11 % of a DNA run in system time (518 of 4,856 CPU seconds; docs/dna.md).
+/// `None` (the global pool) for one worker, when `RAYON_NUM_THREADS` is set, or when the pool
+/// cannot be built.
+fn worker_pool(workers: usize) -> Option<rayon::ThreadPool> {
+    if workers <= 1 || std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return None;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads((cores / workers).max(1))
+        .build()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_pool;
+
+    #[test]
+    fn parallel_workers_share_the_cores() {
+        assert!(worker_pool(1).is_none(), "one worker keeps the global pool");
+        if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+            assert!(worker_pool(2).is_none(), "the environment's choice wins");
+            return;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        for workers in [2, 3, 2 * cores] {
+            let pool = worker_pool(workers).expect("a pool per worker");
+            assert_eq!(pool.current_num_threads(), (cores / workers).max(1));
+            // Work installed in the pool sees it as the current pool.
+            assert_eq!(
+                pool.install(rayon::current_num_threads),
+                (cores / workers).max(1)
+            );
+        }
     }
 }
