@@ -10,7 +10,7 @@ use gtl_eval::{Cell, MeanInterval, Table};
 use super::plots::method_lines;
 use super::{DnaScores, Metrics, SPECTRUM_KS};
 use crate::Result;
-use crate::config::DnaData;
+use crate::config::{AmbiguityPolicy, DnaData};
 
 /// NELBO per token (nats) in bits per base (one base per token).
 fn bits(nats: Option<f64>) -> Option<f64> {
@@ -135,16 +135,25 @@ pub(super) fn dna_main_table(metrics: &Metrics) -> Table {
 
 /// The task line, the judge's accuracy and its confusion matrix.
 pub(super) fn dna_section(spec: &DnaData, metrics: &Metrics, guidance: &str) -> String {
+    let placement = match &spec.anchor {
+        Some(anchor) => format!(
+            "one per sequence, starting {} bases after the first match of {anchor}",
+            spec.anchor_offset
+        ),
+        None => format!("training windows every {} bases", spec.stride),
+    };
+    let ambiguity = match spec.ambiguity {
+        AmbiguityPolicy::DropWindow => "windows with an ambiguity code dropped",
+        AmbiguityPolicy::Resample => "ambiguity codes resampled",
+    };
     let mut text = format!(
         "DNA: source {:?}, target {:?} (taxa at rank {:?}) from `{}`, windows of L = {} bases \
-         (training windows every {} bases), 4 tokens (A, C, G, T; windows with an ambiguity \
-         code dropped). {guidance}\n\n",
+         ({placement}), 4 tokens (A, C, G, T; {ambiguity}). {guidance}\n\n",
         spec.source,
         spec.target,
         spec.rank,
         spec.fasta.display(),
         spec.length,
-        spec.stride,
     );
     text.push_str("## Results\n\nEvery sample is a window of L bases. target share: share of windows the phylum judge (RDP naive Bayes on 8-mers, trained on full-length held-out sequences of every taxon) assigns to a target taxon, 95 % bootstrap interval; JS k=6: Jensen–Shannon divergence (bits) of the 6-mer spectrum against held-out target windows, 95 % interval from its bootstrap standard error over windows (results.csv has k = 1…6); GC: mean GC content and the Kolmogorov–Smirnov distance of its distribution to held-out target windows; LCS: longest common substring (bases) of a window with the target sequences the methods saw, mean and maximum; NELBO: the denoiser's bound in bits per base on held-out target windows (denoiser-based methods). The real held-out rows score as many real windows as there are samples, the same way; no method trained on them.\n\n");
     let Some(r) = metrics
