@@ -147,9 +147,12 @@ pub fn load_config(path: Option<&Path>, overrides: &[String]) -> Result<Experime
 /// `MATMUL_NUM_THREADS` threads (default: the cores), read at the first product. Stages on
 /// parallel workers each asking for every core oversubscribed the CPU: a DNA run on 2 cores
 /// spent 518 of its 4,856 CPU seconds in the kernel, mostly in `sched_yield` (docs/dna.md).
-/// When a command runs stages on several workers (`--workers`, default the cores), each
-/// product gets the cores' share of one worker; the environment's value, when set, is left
-/// alone. (rayon's kernels get the same share from the library's per-worker pools.)
+/// When a command runs stages on several workers (`--workers`; by default the cores, one
+/// with several `--devices`, as `gtl_experiment::run::worker_count` decides), each product
+/// gets one worker's share of the cores (`gtl_experiment::stage::threads_per_worker`, which
+/// also sizes the library's per-worker rayon pools); the environment's value, when set, is
+/// left alone. A config whose networks use dropout also runs one worker, which this cannot
+/// see before the config is read: its products then get that share too.
 fn share_matmul_threads(command: &Command) {
     let run = match command {
         Command::Experiment(args) => &args.run,
@@ -160,10 +163,12 @@ fn share_matmul_threads(command: &Command) {
         _ => return,
     };
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let workers = run.workers.unwrap_or(cores).max(1);
+    let default = if run.devices.len() > 1 { 1 } else { cores };
+    let workers = run.workers.unwrap_or(default).max(1);
     if workers > 1 && std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+        let threads = gtl_experiment::stage::threads_per_worker(workers);
         // SAFETY: called from main before any thread starts.
-        unsafe { std::env::set_var("MATMUL_NUM_THREADS", (cores / workers).max(1).to_string()) };
+        unsafe { std::env::set_var("MATMUL_NUM_THREADS", threads.to_string()) };
     }
 }
 

@@ -114,8 +114,9 @@ impl TaskData {
         Ok(())
     }
 
-    /// The windows of a DNA task: training windows `dna.stride` bases apart, held-out
-    /// windows side by side, or one window per sequence after `dna.anchor` (at most `dna.eval_windows` of each split, evenly spread).
+    /// The windows of a DNA task: training windows `dna.stride` bases apart and held-out
+    /// windows side by side, or one window per sequence after `dna.anchor`; at most
+    /// `dna.eval_windows` of each held-out split, evenly spread.
     pub fn dna(config: &ExperimentConfig) -> Result<Self> {
         let Task::Dna(spec) = config.task() else {
             return Err(ExperimentError::config("TaskData::dna needs a DNA task"));

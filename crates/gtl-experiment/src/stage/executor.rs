@@ -187,11 +187,18 @@ fn worker_pool(workers: usize) -> Option<rayon::ThreadPool> {
     if workers <= 1 || std::env::var_os("RAYON_NUM_THREADS").is_some() {
         return None;
     }
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     rayon::ThreadPoolBuilder::new()
-        .num_threads((cores / workers).max(1))
+        .num_threads(threads_per_worker(workers))
         .build()
         .ok()
+}
+
+/// The threads each of `workers` parallel stage workers gets: the machine's cores shared
+/// out, at least one. The executor's per-worker rayon pools use it; a runner can give the
+/// same share to thread pools it configures itself (xtask's `MATMUL_NUM_THREADS`).
+pub fn threads_per_worker(workers: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores / workers.max(1)).max(1)
 }
 
 #[cfg(test)]

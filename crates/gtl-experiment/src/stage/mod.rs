@@ -30,7 +30,7 @@ use crate::{ExperimentError, Result};
 pub use baseline::{BaselineStage, BaselineSummary, Trial, best_trial, target_nelbo};
 pub use corpus::{CorpusStage, CorpusSummary, task_data, tokenizer_path};
 pub use denoiser::{DenoiserStage, DenoiserSummary};
-pub use executor::{Outcome, execute};
+pub use executor::{Outcome, execute, threads_per_worker};
 pub use gamma::{GammaChoice, GammaStage, SampleFit, fit_by_samples};
 pub use planner::{PlannerStage, PlannerSummary};
 pub use ratio::{
