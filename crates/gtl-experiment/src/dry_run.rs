@@ -174,7 +174,7 @@ pub fn dry_run<B: AutodiffBackend>(
             counts.total,
             counts.trainable,
             &denoiser.trunk,
-            &config.finetune.training,
+            config.finetune.training(baseline),
             n,
         );
     }

@@ -23,7 +23,7 @@ pub use model::{ModelSection, Pooling, PositionsName, Preset};
 pub use plan::{ExperimentSection, SweepSection, check_methods};
 pub use sections::{
     ClassifierSection, DenoiserSection, FinetuneSection, HeadStart, PlannerSection, ProcessName,
-    ProcessSection, RatioSection, validate_training,
+    ProcessSection, RatioSection, TargetOnlySection, validate_training,
 };
 pub use text::{CorpusSpec, TextData, TokenizerSpec, check_fraction};
 
@@ -218,6 +218,9 @@ impl ExperimentConfig {
             &mut c.guidance.seed,
         ] {
             *seed = seed.wrapping_add(10 * k);
+        }
+        if let Some(own) = &mut c.finetune.target_only {
+            own.training.seed = own.training.seed.wrapping_add(10 * k);
         }
         c
     }

@@ -230,6 +230,23 @@ pub struct FinetuneSection {
     /// `patience > 0`).
     #[serde(default = "default_auxiliary_training")]
     pub training: TrainingConfig,
+    /// Target-only training's own budget (`[finetune.target_only]`); absent: `learning_rates`
+    /// and `training` above. A fresh network needs more steps and a larger learning rate than
+    /// fine-tuning a trained one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_only: Option<TargetOnlySection>,
+}
+
+/// Target-only training's own learning rates and optimisation (`[finetune.target_only]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetOnlySection {
+    /// The learning rates tried; the one with the lowest validation NELBO on the target
+    /// validation split is kept. Empty: `training.learning_rate` alone.
+    #[serde(default)]
+    pub learning_rates: Vec<f64>,
+    /// Optimisation (early stopping on the target validation split when `patience > 0`).
+    pub training: TrainingConfig,
 }
 
 fn default_last_blocks() -> usize {
@@ -282,6 +299,7 @@ impl Default for FinetuneSection {
             learning_rates: Vec::new(),
             heads: default_heads(),
             training: default_auxiliary_training(),
+            target_only: None,
         }
     }
 }
@@ -306,20 +324,7 @@ impl FinetuneSection {
                 self.lora_alpha
             )));
         }
-        if let Some(bad) = self
-            .learning_rates
-            .iter()
-            .find(|&&lr| !(lr > 0.0 && lr <= 1.0))
-        {
-            return Err(ExperimentError::config(format!(
-                "finetune.learning_rates: {bad} is not in (0, 1]"
-            )));
-        }
-        if first_repeat(&self.learning_rates).is_some() {
-            return Err(ExperimentError::config(
-                "finetune.learning_rates: a learning rate is listed twice",
-            ));
-        }
+        validate_rates(&self.learning_rates, "finetune.learning_rates")?;
         if self.heads.is_empty() {
             return Err(ExperimentError::config(
                 "finetune.heads: must list at least one of \"source\", \"fresh\"",
@@ -336,22 +341,61 @@ impl FinetuneSection {
                  or heads needs validation (at least 1)",
             ));
         }
-        validate_training(&self.training, "finetune.training")
+        validate_training(&self.training, "finetune.training")?;
+        if let Some(own) = &self.target_only {
+            validate_rates(&own.learning_rates, "finetune.target_only.learning_rates")?;
+            if own.learning_rates.len() > 1 && own.training.validate_every == 0 {
+                return Err(ExperimentError::config(
+                    "finetune.target_only.training.validate_every = 0: choosing among several \
+                     learning rates needs validation (at least 1)",
+                ));
+            }
+            validate_training(&own.training, "finetune.target_only.training")?;
+        }
+        Ok(())
     }
 
-    /// The learning rates to try: `learning_rates`, or `training.learning_rate` alone.
-    pub fn learning_rates(&self) -> Vec<f64> {
-        if self.learning_rates.is_empty() {
-            vec![self.training.learning_rate]
+    /// The learning rates `method` tries: its `learning_rates`, or its training's
+    /// `learning_rate` alone (target-only's own when `[finetune.target_only]` is set).
+    pub fn learning_rates(&self, method: gtl_finetune::Method) -> Vec<f64> {
+        let (rates, training) = match (&self.target_only, method) {
+            (Some(own), gtl_finetune::Method::TargetOnly) => (&own.learning_rates, &own.training),
+            _ => (&self.learning_rates, &self.training),
+        };
+        if rates.is_empty() {
+            vec![training.learning_rate]
         } else {
-            self.learning_rates.clone()
+            rates.clone()
         }
     }
 
-    /// Whether some baseline chooses among several settings.
+    /// The optimisation `method` trains with: `training`, or target-only's own.
+    pub fn training(&self, method: gtl_finetune::Method) -> &TrainingConfig {
+        match (&self.target_only, method) {
+            (Some(own), gtl_finetune::Method::TargetOnly) => &own.training,
+            _ => &self.training,
+        }
+    }
+
+    /// Whether the baselines that start from the source choose among several settings.
     pub fn searches(&self) -> bool {
         self.learning_rates.len() > 1 || self.heads.len() > 1
     }
+}
+
+/// Checks a list of learning rates named `key`: each in (0, 1], none twice.
+fn validate_rates(rates: &[f64], key: &str) -> Result<()> {
+    if let Some(bad) = rates.iter().find(|&&lr| !(lr > 0.0 && lr <= 1.0)) {
+        return Err(ExperimentError::config(format!(
+            "{key}: {bad} is not in (0, 1]"
+        )));
+    }
+    if first_repeat(rates).is_some() {
+        return Err(ExperimentError::config(format!(
+            "{key}: a learning rate is listed twice"
+        )));
+    }
+    Ok(())
 }
 
 /// The first item of `items` that an earlier one equals.

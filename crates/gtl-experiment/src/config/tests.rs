@@ -493,3 +493,57 @@ fn overrides_replace_keys_and_are_validated() {
         assert!(error.contains(message), "{items:?}: {error}");
     }
 }
+
+/// `[finetune.target_only]` gives target-only its own rates and optimisation, and only it;
+/// its keys are checked under their own names and the seed axis moves its seed.
+#[test]
+fn target_only_has_its_own_training_section() {
+    let ci = include_str!("../../../../configs/markov-ci.toml");
+    let plain = ExperimentConfig::parse(ci).unwrap();
+    let own = "\n[finetune.target_only]\nlearning_rates = [1e-3, 3e-3]\n\n\
+               [finetune.target_only.training]\nsteps = 77\nlearning_rate = 1e-3\n\
+               warmup_steps = 5\nvalidate_every = 7\nseed = 40\n";
+    let config = ExperimentConfig::parse(&format!("{ci}{own}")).unwrap();
+    let f = &config.finetune;
+    use gtl_finetune::Method as M;
+    assert_eq!(f.learning_rates(M::TargetOnly), [1e-3, 3e-3]);
+    assert_eq!(f.training(M::TargetOnly).steps, 77);
+    assert_eq!(f.training(M::Full), &plain.finetune.training);
+    assert_eq!(
+        f.learning_rates(M::Full),
+        plain.finetune.learning_rates(M::Full)
+    );
+    assert_eq!(
+        plain.finetune.training(M::TargetOnly),
+        &plain.finetune.training
+    );
+    let moved = config.with_seed_offset(2);
+    assert_eq!(moved.finetune.training(M::TargetOnly).seed, 60);
+    // Absent, the section leaves the serialised section (and so the cache keys) as it was.
+    let text = toml::to_string(&plain.finetune).unwrap();
+    assert!(!text.contains("target_only"), "{text}");
+    for (section, expected) in [
+        (
+            "[finetune.target_only]\nlearning_rates = [0.0]\n[finetune.target_only.training]\n",
+            "finetune.target_only.learning_rates: 0 is not in (0, 1]",
+        ),
+        (
+            "[finetune.target_only]\nlearning_rates = [1e-3, 1e-2]\n\
+             [finetune.target_only.training]\nvalidate_every = 0\n",
+            "finetune.target_only.training.validate_every = 0",
+        ),
+        (
+            "[finetune.target_only.training]\nsteps = 0\n",
+            "finetune.target_only.training.steps",
+        ),
+        (
+            "[finetune.target_only]\nrates = [1e-3]\n[finetune.target_only.training]\n",
+            "unknown field `rates`",
+        ),
+    ] {
+        let err = ExperimentConfig::parse(&format!("{ci}\n{section}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{section}: {err}");
+    }
+}

@@ -99,7 +99,7 @@ pub fn report_text(config: &ExperimentConfig, metrics: &Metrics, plots: &[String
     }
     let search = search_table(metrics);
     if !search.rows.is_empty() {
-        text.push_str("\n## Fine-tuning baselines: the settings tried\n\nEach baseline trained with every `finetune.learning_rates` × `finetune.heads` setting (a fresh head: new final norm and output layer on the source weights); the one with the lowest NELBO per token on the target validation split is the baseline's model.\n\n");
+        text.push_str("\n## Fine-tuning baselines: the settings tried\n\nEach baseline trained with every `finetune.learning_rates` × `finetune.heads` setting (a fresh head: new final norm and output layer on the source weights; target-only, a fresh network, tries `finetune.target_only.learning_rates` when that section is set); the one with the lowest NELBO per token on the target validation split is the baseline's model.\n\n");
         text.push_str(&search.to_markdown(4));
     }
     if metrics

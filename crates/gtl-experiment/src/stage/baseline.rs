@@ -134,12 +134,13 @@ impl BaselineStage {
     /// (target-only starts fresh anyway).
     pub fn settings(&self) -> Result<Vec<(f64, HeadStart)>> {
         let finetune = &self.config.finetune;
-        let heads: Vec<HeadStart> = match self.finetune_method()? {
+        let method = self.finetune_method()?;
+        let heads: Vec<HeadStart> = match method {
             gtl_finetune::Method::TargetOnly => vec![HeadStart::Fresh],
             _ => finetune.heads.clone(),
         };
         Ok(finetune
-            .learning_rates()
+            .learning_rates(method)
             .into_iter()
             .flat_map(|lr| heads.iter().map(move |&h| (lr, h)))
             .collect())
@@ -149,8 +150,8 @@ impl BaselineStage {
     /// `source` (with a fresh final norm and head when `head` is [`HeadStart::Fresh`]),
     /// frozen as the method requires; a fresh head and final norm always train (also under
     /// LoRA, which freezes the rest but its adapters). Every random draw (the fresh weights,
-    /// the adapters of LoRA) comes from the backend generator seeded with
-    /// `finetune.training.seed`, so a baseline does not depend on what ran before it.
+    /// the adapters of LoRA) comes from the backend generator seeded with the method's
+    /// training seed, so a baseline does not depend on what ran before it.
     pub fn initial_model<B: AutodiffBackend>(
         &self,
         source: Option<&DenoiserNet<B>>,
@@ -169,7 +170,8 @@ impl BaselineStage {
             (false, _) => None,
         };
         let net = denoiser_net(&self.config)?;
-        seeded::<B, _>(device, self.config.finetune.training.seed, || {
+        let seed = self.config.finetune.training(method).seed;
+        seeded::<B, _>(device, seed, || {
             // Only what is drawn fresh consumes the generator (LoRA's adapters, drawn next,
             // must not depend on the head setting of other methods).
             let (model, fresh_head) = match start {
@@ -273,7 +275,7 @@ impl Stage for BaselineStage {
             parameters.get_or_insert(counted);
             let training = gtl_models::training::TrainingConfig {
                 learning_rate,
-                ..config.finetune.training.clone()
+                ..config.finetune.training(method).clone()
             };
             let fit = Fit {
                 dir: &dir,
