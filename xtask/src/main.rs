@@ -186,9 +186,26 @@ fn main() {
         )
         .init();
     if let Err(error) = run(cli) {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {}", error_message(&error));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause the text before it already
+/// ends with: the library's errors name their cause in their own message (`path: os error`)
+/// and also expose it as their source, which `{:#}` would print twice.
+fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.is_empty() {
+            message = text;
+        } else if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 /// glibc hands large freed buffers back to the OS (mmap'd blocks, heap trimming), so every

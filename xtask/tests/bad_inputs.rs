@@ -201,3 +201,19 @@ fn unavailable_gpu_backends_are_one_line_errors() {
         );
     }
 }
+
+/// A missing config file is named with its OS error once: the library's error carries the
+/// OS error both in its message and as its source, and the CLI prints the chain.
+#[test]
+fn a_missing_config_file_is_named_once() {
+    let dir = scratch("missing");
+    let output = run_xtask(&dir, &["experiment", "nowhere.toml"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(error.contains("nowhere.toml"), "{error}");
+    assert_eq!(error.matches("os error").count(), 1, "{error}");
+}

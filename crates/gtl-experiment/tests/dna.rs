@@ -142,6 +142,16 @@ fn a_ci_sized_dna_experiment_runs_and_reports() {
             let nelbo = setting.method(name).unwrap().nelbo_target;
             assert!(nelbo.is_some_and(|n| n > 0.0), "{name}: {nelbo:?}");
         }
+        // Target-only searched its own learning rates ([finetune.target_only]); fine-tuning
+        // trained once, with the shared section's rate.
+        let trials = &setting.method("target-only").unwrap().trials;
+        let rates: Vec<f64> = trials.iter().map(|t| t.learning_rate).collect();
+        assert_eq!(rates, [1e-2, 3e-3]);
+        assert_eq!(trials.iter().filter(|t| t.chosen).count(), 1);
+        assert!(trials.iter().all(|t| t.steps <= 20));
+        let trials = &setting.method("full-finetune").unwrap().trials;
+        let rates: Vec<f64> = trials.iter().map(|t| t.learning_rate).collect();
+        assert_eq!(rates, [config.finetune.training.learning_rate]);
     }
     let samples = std::fs::read_to_string(run_dir.join("samples/n_5/gtl.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = samples

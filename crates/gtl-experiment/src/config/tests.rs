@@ -419,7 +419,7 @@ fn dna_configs_load_and_their_keys_are_checked() {
             "rank = \"kingdom\"",
             "dna.rank: unknown variant",
         ),
-        ("top_n = 0", "top_n = 5", "guidance.top_n = 5"),
+        ("top_n = 3", "top_n = 5", "guidance.top_n = 5"),
         (
             "length = 128",
             "length = 128\nambiguity = \"reserve\"",
