@@ -404,3 +404,36 @@ fn several_devices_need_the_data_parallel_feature() {
     );
     let _ = std::fs::remove_dir_all(&runs);
 }
+
+/// `[finetune.target_only]` enters target-only's cache key and no other baseline's: tuning
+/// target-only retrains nothing else, and a config without the section keeps its keys.
+#[test]
+fn target_only_section_keys_only_target_only() {
+    use gtl_experiment::config::TargetOnlySection;
+    use gtl_experiment::stage::Stage;
+    let config = ExperimentConfig::parse(include_str!("../../../configs/markov-ci.toml")).unwrap();
+    let key = |config: &ExperimentConfig, method: Method| {
+        BaselineStage {
+            config: Arc::new(config.clone()),
+            method,
+            denoiser: None,
+            corpus: None,
+            tag: String::new(),
+        }
+        .key()
+        .unwrap()
+    };
+    let mut own = config.clone();
+    own.finetune.target_only = Some(TargetOnlySection {
+        learning_rates: vec![1e-3],
+        training: config.finetune.training.clone(),
+    });
+    assert_ne!(
+        key(&config, Method::TargetOnly),
+        key(&own, Method::TargetOnly)
+    );
+    for method in [Method::FullFinetune, Method::Lora, Method::LastBlocks] {
+        assert_eq!(key(&config, method), key(&own, method), "{method}");
+    }
+    assert!(!key(&config, Method::TargetOnly).contains("target_only"));
+}

@@ -231,8 +231,8 @@ pub struct FinetuneSection {
     #[serde(default = "default_auxiliary_training")]
     pub training: TrainingConfig,
     /// Target-only training's own budget (`[finetune.target_only]`); absent: `learning_rates`
-    /// and `training` above. A fresh network needs more steps and a larger learning rate than
-    /// fine-tuning a trained one does.
+    /// and `training` above. A fresh network often wants other learning rates and more steps
+    /// than fine-tuning a trained one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_only: Option<TargetOnlySection>,
 }

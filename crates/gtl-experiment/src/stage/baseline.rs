@@ -215,10 +215,15 @@ impl Stage for BaselineStage {
                 c.denoiser.loss.name()
             )
         };
+        // Target-only's own section keys target-only alone: tuning it retrains nothing else.
+        let mut finetune = c.finetune.clone();
+        if self.method != Method::TargetOnly {
+            finetune.target_only = None;
+        }
         Ok([
             keys::data(c)?,
             start,
-            keys::section("finetune", &c.finetune)?,
+            keys::section("finetune", &finetune)?,
             format!("method = {:?}", self.method.name()),
         ]
         .join("\n"))
