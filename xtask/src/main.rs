@@ -162,9 +162,8 @@ fn share_matmul_threads(command: &Command) {
         Command::LossStudy(args) => &args.run,
         _ => return,
     };
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let default = if run.devices.len() > 1 { 1 } else { cores };
-    let workers = run.workers.unwrap_or(default).max(1);
+    // The library's rule, before the config (and so dropout) is known.
+    let workers = gtl_experiment::run::worker_count(run.workers, &[], run.devices.len());
     if workers > 1 && std::env::var_os("MATMUL_NUM_THREADS").is_none() {
         let threads = gtl_experiment::stage::threads_per_worker(workers);
         // SAFETY: called from main before any thread starts.

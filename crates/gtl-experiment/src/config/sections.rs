@@ -358,12 +358,11 @@ impl FinetuneSection {
     /// The learning rates `method` tries: its `learning_rates`, or its training's
     /// `learning_rate` alone (target-only's own when `[finetune.target_only]` is set).
     pub fn learning_rates(&self, method: gtl_finetune::Method) -> Vec<f64> {
-        let (rates, training) = match (&self.target_only, method) {
-            (Some(own), gtl_finetune::Method::TargetOnly) => (&own.learning_rates, &own.training),
-            _ => (&self.learning_rates, &self.training),
-        };
+        let rates = self
+            .own_section(method)
+            .map_or(&self.learning_rates, |own| &own.learning_rates);
         if rates.is_empty() {
-            vec![training.learning_rate]
+            vec![self.training(method).learning_rate]
         } else {
             rates.clone()
         }
@@ -371,9 +370,15 @@ impl FinetuneSection {
 
     /// The optimisation `method` trains with: `training`, or target-only's own.
     pub fn training(&self, method: gtl_finetune::Method) -> &TrainingConfig {
-        match (&self.target_only, method) {
-            (Some(own), gtl_finetune::Method::TargetOnly) => &own.training,
-            _ => &self.training,
+        self.own_section(method)
+            .map_or(&self.training, |own| &own.training)
+    }
+
+    /// `[finetune.target_only]` when it is set and `method` is target-only.
+    fn own_section(&self, method: gtl_finetune::Method) -> Option<&TargetOnlySection> {
+        match method {
+            gtl_finetune::Method::TargetOnly => self.target_only.as_ref(),
+            _ => None,
         }
     }
 
